@@ -1,0 +1,69 @@
+# opsctl: everything a fresh Debian 12 machine needs, from a clean clone.
+#   make demo   set up, then run the demo hospital over a simulated month
+#   make test   set up, then the architecture contracts and the whole test suite
+# Re-running is quick: each set-up step leaves a stamp file in .make/.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .make
+APT_PACKAGES := fonts-noto-cjk fonts-wqy-microhei libharfbuzz-subset0 poppler-utils
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-fast lint docs constraints migration clean
+
+setup: $(STAMPS)/system $(STAMPS)/venv
+
+$(STAMPS)/system:
+	@mkdir -p $(STAMPS)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+# torch first, from the CPU wheel on local disk: a plain `torch` would pull a multi-GB CUDA build.
+$(STAMPS)/venv: pyproject.toml constraints.txt | $(STAMPS)/system
+	@mkdir -p $(STAMPS)
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check "pip==26.3"
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $@
+
+demo: setup
+	$(BIN)/opsctl demo run
+
+lint: setup
+	$(BIN)/lint-imports
+
+# The PostgreSQL cases run against a throwaway server that the wrapper starts
+# (as the postgres user when run as root) and stops on exit.
+test: setup lint
+	$(BIN)/python -m tests.support.pgserver -- \
+	  $(BIN)/python -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+docs: setup
+	$(BIN)/python -m opsctl.cli.docs > docs/cli.md
+
+constraints: setup
+	{ echo "# Exact versions of every dependency (pip install -c constraints.txt)."; \
+	  echo "# Regenerate with: make constraints   (after changing pyproject.toml)"; \
+	  echo "pip==26.3"; \
+	  $(BIN)/pip freeze --exclude-editable | grep -vi '^opsctl'; } > constraints.txt
+
+migration: setup
+	@test -n "$(MESSAGE)" || { echo 'usage: make migration MESSAGE="what changed"'; exit 2; }
+	rm -f /tmp/opsctl-migration.db
+	$(BIN)/python -c "from clinical_core.persistence.engine import make_engine; from opsctl import db; \
+	  e = make_engine('sqlite:////tmp/opsctl-migration.db'); db.upgrade(e); db.autogenerate(e, '$(MESSAGE)')"
+
+clean:
+	rm -rf $(STAMPS) $(VENV) var .pytest_cache

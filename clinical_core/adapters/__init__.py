@@ -1,0 +1,1 @@
+"""Adapters of the clinical core's ports: real ones and faithful local fakes."""

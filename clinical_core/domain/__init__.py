@@ -1,0 +1,1 @@
+"""Pure domain of the clinical core: standard library only, no I/O."""

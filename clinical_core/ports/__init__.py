@@ -1,0 +1,1 @@
+"""Interfaces to the outside world. Adapters implement them; services take them."""

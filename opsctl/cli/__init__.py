@@ -1,0 +1,1 @@
+"""The ``opsctl`` command line (typer + rich): one module per command group."""

@@ -1,0 +1,1 @@
+"""Command groups (nouns). Each module exposes ``app`` (a typer.Typer)."""

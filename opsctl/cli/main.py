@@ -1,0 +1,63 @@
+"""Entry point of ``opsctl``: global flags and the command groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from opsctl import __version__
+from opsctl.cli.commands import audit, config, db, demo, org, patients, serve, users
+from opsctl.cli.errors import OpsctlGroup
+from opsctl.cli.state import state
+
+app = typer.Typer(
+    cls=OpsctlGroup,
+    name="opsctl",
+    help="互联网医院运营工具箱：临床核心、公众号运营、内容、知识库、报表与定时任务。\n\n示例：opsctl demo run",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"opsctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="出错时显示调用栈（不含变量值）")] = False,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="配置文件路径（默认 ./opsctl.toml 或 $OPSCTL_CONFIG）")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="显示版本号并退出")
+    ] = False,
+) -> None:
+    """互联网医院运营工具箱。
+
+    示例：opsctl --config /etc/opsctl/opsctl.toml db current
+    """
+    current = state()
+    current.debug = debug
+    current.config_path = config_file
+
+
+app.add_typer(config.app, name="config")
+app.add_typer(db.app, name="db")
+app.add_typer(demo.app, name="demo")
+app.add_typer(users.app, name="users")
+app.add_typer(patients.app, name="patients")
+app.add_typer(org.app, name="org")
+app.add_typer(audit.app, name="audit")
+app.command("serve")(serve.serve)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app(prog_name="opsctl")

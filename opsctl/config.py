@@ -1,0 +1,168 @@
+"""Configuration: ``opsctl.toml`` plus ``OPSCTL_*`` environment variables.
+
+Read when a command runs (``load_settings``), never at import. Precedence:
+environment > ``opsctl.toml`` > defaults. Nested keys use ``__`` in the
+environment (``OPSCTL_WECHAT__APP_ID``). With nothing configured, the product
+runs the embedded demo: ``./var``, SQLite inside it, sandbox WeChat, offline
+models.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from clinical_core.domain.errors import ConfigurationError
+
+CONFIG_ENV = "OPSCTL_CONFIG"
+DEFAULT_CONFIG_FILE = "opsctl.toml"
+
+
+class WeChatSettings(BaseModel):
+    mode: Literal["sandbox", "live"] = "sandbox"
+    app_id: str = "wxsandbox0000000001"
+    app_secret: SecretStr = SecretStr("sandbox-app-secret")
+    api_base_url: str | None = None  # None: the in-process sandbox in sandbox mode, api.weixin.qq.com live
+    callback_token: SecretStr = SecretStr("sandbox-callback-token")
+    encoding_aes_key: SecretStr | None = None
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8700, ge=1, le=65535)
+    public_base_url: str = "http://127.0.0.1:8700"
+
+
+class SearchSettings(BaseModel):
+    embedding_model: str = "multilingual-e5-small"  # built offline by `make` into the data directory
+    bm25_weight: float = Field(default=1.0, ge=0)
+    dense_weight: float = Field(default=1.0, ge=0)
+
+
+class Settings(BaseSettings):
+    """Effective settings of one run of opsctl."""
+
+    model_config = SettingsConfigDict(env_prefix="OPSCTL_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None  # default: SQLite file inside data_dir
+    secret_key: SecretStr | None = None  # default (embedded SQLite only): generated into data_dir
+    timezone: str = "Asia/Shanghai"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    http: HttpSettings = HttpSettings()
+    wechat: WeChatSettings = WeChatSettings()
+    search: SearchSettings = SearchSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("仅支持 sqlite:/// 或 postgresql+psycopg:// 开头的地址")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'opsctl.db').as_posix()}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file is chosen per run: load_settings() subclasses with toml_file set.
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def config_file(explicit: Path | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The TOML file in use: ``--config``, then ``$OPSCTL_CONFIG``, then ``./opsctl.toml`` if present."""
+    environ = os.environ if environ is None else environ
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigurationError(f"配置文件不存在：{explicit}")
+        return explicit
+    if environ.get(CONFIG_ENV):
+        path = Path(environ[CONFIG_ENV])
+        if not path.is_file():
+            raise ConfigurationError(f"环境变量 {CONFIG_ENV} 指向的配置文件不存在：{path}")
+        return path
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+_REASONS = {
+    "extra_forbidden": "没有这个配置项",
+    "int_parsing": "应为整数",
+    "float_parsing": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "literal_error": "取值不在允许范围内",
+    "greater_than_equal": "取值过小",
+    "less_than_equal": "取值过大",
+    "string_type": "应为字符串",
+}
+
+
+def load_settings(explicit: Path | None = None, **overrides: Any) -> Settings:
+    """Read the configuration now. Errors become one Chinese line naming the key."""
+    path = config_file(explicit)
+    bound = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}})
+    try:
+        return bound(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        where = f"（{path}）" if path else ""
+        reason = _REASONS.get(first["type"], first["msg"])
+        raise ConfigurationError(
+            f"配置项 {key} 无效{where}：{reason}",
+            hint=f"检查 opsctl.toml 或环境变量 OPSCTL_{key.upper().replace('.', '__')}",
+        ) from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise ConfigurationError(f"无法读取配置文件 {path}：{exc}") from None
+
+
+def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """Flattened effective settings with secrets masked, and where each came from."""
+    environ = os.environ if environ is None else environ
+    rows: list[dict[str, str]] = []
+
+    def walk(model: BaseModel, prefix: str) -> None:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            key = f"{prefix}{name}"
+            if isinstance(value, BaseModel):
+                walk(value, key + ".")
+                continue
+            env_key = "OPSCTL_" + key.upper().replace(".", "__")
+            if isinstance(value, SecretStr):
+                shown = "******（已设置）" if value.get_secret_value() else ""
+            elif value is None:
+                shown = ""
+            else:
+                shown = str(value)
+            source = "环境变量" if env_key in environ else ("配置文件" if name in model.model_fields_set else "默认")
+            rows.append({"key": key, "value": shown, "source": source, "env": env_key})
+
+    walk(settings, "")
+    by_key = {r["key"]: r for r in rows}
+    if not settings.database_url:
+        by_key["database_url"]["value"] = f"{settings.effective_database_url}（内置 SQLite）"
+    if settings.secret_key is None:
+        by_key["secret_key"]["value"] = f"（使用数据目录中的密钥文件 {settings.secret_key_file}）"
+    return rows

@@ -1,0 +1,32 @@
+"""``create_app(settings)``: the clinical API and (later) the WeChat callback."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from clinical_core.api import patients, problems
+from opsctl import __version__
+from opsctl.config import Settings
+from opsctl.wiring import Container
+
+
+def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
+    container = container or Container(settings)
+    app = FastAPI(
+        title="opsctl 互联网医院 API",
+        version=__version__,
+        description="医生、药师、护士与患者应用调用的临床接口。所有接口需 Bearer 令牌（opsctl users token 签发）。",
+    )
+    app.state.container = container
+    app.state.uow_factory = container.uow
+    problems.install(app)
+
+    @app.get("/healthz", tags=["ops"], summary="健康检查")
+    def healthz() -> dict[str, str]:
+        with container.engine.connect() as connection:
+            connection.execute(text("select 1"))
+        return {"status": "ok", "database": container.engine.dialect.name, "version": __version__}
+
+    app.include_router(patients.router)
+    return app

@@ -1,0 +1,63 @@
+"""Wiring: builds the engine, vault, clock and units of work from settings.
+
+Everything is created lazily on first use, so ``opsctl --help`` or
+``opsctl config show`` never touch the database or the key.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from clinical_core.adapters.vault import AesGcmVault, decode_master_key, generate_master_key
+from clinical_core.domain.errors import ConfigurationError
+from clinical_core.domain.time import Clock, SystemClock
+from clinical_core.persistence.engine import make_engine
+from clinical_core.persistence.uow import UnitOfWork
+from opsctl.config import Settings
+
+
+class Container:
+    """The object graph of one opsctl process."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.effective_database_url)
+
+    @cached_property
+    def vault(self) -> AesGcmVault:
+        return AesGcmVault(decode_master_key(load_or_create_secret_key(self.settings)))
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine, self.clock, self.vault)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def load_or_create_secret_key(settings: Settings) -> str:
+    """The master key: configured, or (embedded SQLite only) generated once into the data directory."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    path: Path = settings.secret_key_file
+    if path.is_file():
+        return path.read_text(encoding="ascii").strip()
+    if not settings.embedded:
+        raise ConfigurationError(
+            "使用外部数据库时必须配置数据加密密钥",
+            hint="设置环境变量 OPSCTL_SECRET_KEY（所有机器使用同一密钥）",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = generate_master_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return key

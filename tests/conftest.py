@@ -1,0 +1,80 @@
+"""Shared fixtures: a fixed clock, databases (SQLite always, PostgreSQL when
+``make test`` started one), settings and a migrated container."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from clinical_core.domain.time import FixedClock
+from opsctl import db
+from opsctl.config import Settings
+from opsctl.wiring import Container
+
+# A fixed test key (32 bytes, URL-safe base64). Never used outside tests.
+TEST_SECRET_KEY = "dGVzdC1rZXktZm9yLW9wc2N0bC10ZXN0LXN1aXRlISE"
+PG_URL = os.environ.get("OPSCTL_TEST_DATABASE_URL")
+REQUIRE_PG = os.environ.get("OPSCTL_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _fixed_console_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 2, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> str:
+    """One database per xdist worker on the throwaway server."""
+    if not PG_URL:
+        reason = "PostgreSQL 未启动：用 make test 运行（它会启动临时服务器并设置 OPSCTL_TEST_DATABASE_URL）"
+        if REQUIRE_PG:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"opsctl_{worker_id}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _clean_postgres(url: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'opsctl.db'}"
+    url = request.getfixturevalue("postgres_url")
+    _clean_postgres(url)
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "var", database_url=database_url, secret_key=TEST_SECRET_KEY)
+
+
+@pytest.fixture
+def container(settings: Settings, clock: FixedClock) -> Iterator[Container]:
+    c = Container(settings, clock=clock)
+    db.upgrade(c.engine)
+    yield c
+    c.close()

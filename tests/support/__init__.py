@@ -1,0 +1,1 @@
+"""Shared helpers for the opsctl test suite (not collected as tests)."""
