@@ -1,0 +1,1 @@
+"""Reference data for the demo hospital (pure data, no I/O)."""
