@@ -7,6 +7,7 @@ the age rules (R04: children under 6) and the lookup by keyed hash.
 from __future__ import annotations
 
 import re
+from operator import mul
 from dataclasses import dataclass
 from datetime import date
 
@@ -14,13 +15,17 @@ from clinical_core.domain.errors import InvalidInput
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
+_ASCII_ZERO_WEIGHT = ord("0") * sum(_WEIGHTS)
 _ID_RE = re.compile(r"^\d{17}[\dX]$")
 _PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 
 
 def id_card_check_digit(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character of a GB 11643 citizen number."""
-    total = sum(int(ch) * w for ch, w in zip(first17, _WEIGHTS, strict=True))
+    digits = first17.encode("ascii")
+    if len(digits) != 17:
+        raise ValueError("a citizen number has 17 digits before its check character")
+    total = sum(map(mul, digits, _WEIGHTS)) - _ASCII_ZERO_WEIGHT  # digits are ASCII '0'..'9'
     return _CHECK[total % 11]
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from clinical_core.persistence.base import Base, BigId, IdMixin, JsonType, PublicIdMixin
+from clinical_core.persistence.base import Base, BigId, IdMixin, JsonType, PublicIdMixin, fk
 
 
 class HospitalRow(PublicIdMixin, Base):
@@ -31,11 +31,11 @@ class DepartmentRow(PublicIdMixin, Base):
     """科室."""
 
     __tablename__ = "departments"
-    hospital_id: Mapped[int] = mapped_column(ForeignKey("hospitals.id"))
-    code: Mapped[str] = mapped_column(String(20), unique=True)
+    hospital_id: Mapped[int] = mapped_column(fk("hospitals.id"))
+    code: Mapped[str] = mapped_column(String(20), unique=True, index=True)
     name: Mapped[str] = mapped_column(String(60))
     kind: Mapped[str] = mapped_column(String(30))  # clinical | medical_technology | pharmacy | nursing | administrative
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    parent_id: Mapped[int | None] = mapped_column(fk("departments.id"))
     online: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -43,11 +43,11 @@ class StaffRow(PublicIdMixin, Base):
     """医务人员与职能人员, with the qualifications the rules need."""
 
     __tablename__ = "staff"
-    employee_no: Mapped[str] = mapped_column(String(20), unique=True)
+    employee_no: Mapped[str] = mapped_column(String(20), unique=True, index=True)
     name: Mapped[str] = mapped_column(String(40))  # staff names are public (doctor home pages)
     role: Mapped[str] = mapped_column(String(30), index=True)
     title: Mapped[str | None] = mapped_column(String(20))
-    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(fk("departments.id"), index=True)
     licence_no: Mapped[str | None] = mapped_column(String(40))
     practising_since: Mapped[date | None] = mapped_column(Date)
     filing_status: Mapped[str] = mapped_column(String(20), default="none")
@@ -66,14 +66,14 @@ class PatientRow(PublicIdMixin, Base):
     phone_enc: Mapped[str] = mapped_column(Text)
     phone_hash: Mapped[str] = mapped_column(String(64), index=True)
     id_card_enc: Mapped[str] = mapped_column(Text)
-    id_card_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    id_card_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     health_card_enc: Mapped[str | None] = mapped_column(Text)
     health_card_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     address_enc: Mapped[str | None] = mapped_column(Text)
     district_code: Mapped[str | None] = mapped_column(String(20), index=True)
     sex: Mapped[str] = mapped_column(String(1))
     birth_date: Mapped[date] = mapped_column(Date)
-    openid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    openid: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime]
 
 
@@ -81,8 +81,8 @@ class FollowerRow(IdMixin, Base):
     """公众号关注者. ``patient_id`` is set once the follower binds a real name."""
 
     __tablename__ = "followers"
-    openid: Mapped[str] = mapped_column(String(64), unique=True)
-    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    patient_id: Mapped[int | None] = mapped_column(fk("patients.id"), index=True)
     subscribed_at: Mapped[datetime] = mapped_column(index=True)
     unsubscribed_at: Mapped[datetime | None]
     scene: Mapped[str | None] = mapped_column(String(64))  # qrscene_ of the channel QR code
@@ -92,10 +92,10 @@ class HisVisitRow(IdMixin, Base):
     """线下就诊记录 held by the fake HIS (the real HIS answers through a port)."""
 
     __tablename__ = "his_visits"
-    visit_no: Mapped[str] = mapped_column(String(30), unique=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
-    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
-    doctor_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    visit_no: Mapped[str] = mapped_column(String(30), unique=True, index=True)
+    patient_id: Mapped[int] = mapped_column(fk("patients.id"))
+    department_id: Mapped[int] = mapped_column(fk("departments.id"))
+    doctor_id: Mapped[int | None] = mapped_column(fk("staff.id"))
     visit_type: Mapped[str] = mapped_column(String(20))  # outpatient | inpatient | emergency
     visited_at: Mapped[datetime]
     diagnoses: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
@@ -107,7 +107,7 @@ class DrugRow(PublicIdMixin, Base):
     """药品目录."""
 
     __tablename__ = "drugs"
-    code: Mapped[str] = mapped_column(String(30), unique=True)
+    code: Mapped[str] = mapped_column(String(30), unique=True, index=True)
     generic_name: Mapped[str] = mapped_column(String(80), index=True)
     trade_name: Mapped[str | None] = mapped_column(String(80))
     specification: Mapped[str] = mapped_column(String(80))
@@ -124,10 +124,10 @@ class AccountRow(PublicIdMixin, Base):
     """An account that signs in to the API: a staff member or a patient."""
 
     __tablename__ = "accounts"
-    username: Mapped[str] = mapped_column(String(60), unique=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True, index=True)
     role: Mapped[str] = mapped_column(String(30))
-    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
-    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    staff_id: Mapped[int | None] = mapped_column(fk("staff.id"), index=True)
+    patient_id: Mapped[int | None] = mapped_column(fk("patients.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
 
@@ -136,8 +136,8 @@ class ApiTokenRow(PublicIdMixin, Base):
     """Bearer token. Only its SHA-256 is stored; the token is shown once."""
 
     __tablename__ = "api_tokens"
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(fk("accounts.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     label: Mapped[str] = mapped_column(String(60))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]

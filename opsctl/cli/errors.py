@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 import traceback
 
-import click
+import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from clinical_core.domain import errors as e
 
@@ -35,35 +36,35 @@ def exit_code_for(error: e.DomainError) -> int:
     return EXIT_INTERNAL
 
 
-def _debug(ctx: click.Context) -> bool:
+def _debug(ctx: typer.Context) -> bool:
     state = ctx.find_root().obj
     return bool(getattr(state, "debug", False))
 
 
 def _say(message: str) -> None:
-    click.echo(message, err=True)
+    typer.echo(message, err=True)
 
 
 class OpsctlGroup(TyperGroup):
     """Root group: turns every error raised below it into a message and an exit code."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx: typer.Context):  # type: ignore[no-untyped-def, override]
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, TyperException):
             raise
         except e.DomainError as error:
             if _debug(ctx):
                 traceback.print_exc(file=sys.stderr)
             _say(f"错误：{error}")
-            raise click.exceptions.Exit(exit_code_for(error)) from None
+            raise typer.Exit(exit_code_for(error)) from None
         except KeyboardInterrupt:
             _say("已中断")
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as error:  # noqa: BLE001 - the one place unexpected errors are reported
             if _debug(ctx):
                 traceback.print_exc(file=sys.stderr)
                 _say(f"内部错误：{type(error).__name__}")
             else:
                 _say(f"内部错误：{type(error).__name__}。请加 --debug 重试查看详情，并联系技术支持")
-            raise click.exceptions.Exit(EXIT_INTERNAL) from None
+            raise typer.Exit(EXIT_INTERNAL) from None

@@ -18,6 +18,7 @@ app = typer.Typer(
     help="互联网医院运营工具箱：临床核心、公众号运营、内容、知识库、报表与定时任务。\n\n示例：opsctl demo run",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

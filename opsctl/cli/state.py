@@ -6,7 +6,8 @@ import getpass
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
+import typer
+from typer._click.globals import get_current_context
 
 from clinical_core.domain.access import Principal
 from clinical_core.domain.staff import Role
@@ -39,7 +40,7 @@ class CliState:
 
 
 def state() -> CliState:
-    ctx = click.get_current_context()
+    ctx: typer.Context = get_current_context()
     root = ctx.find_root()
     if not isinstance(root.obj, CliState):
         root.obj = CliState()

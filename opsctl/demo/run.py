@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
-import httpx
 from sqlalchemy import func, select
 
 from clinical_core.domain.access import Principal
@@ -84,6 +83,8 @@ def step_registrations_and_lookups(ctx: DemoContext) -> None:
 
 def step_api(ctx: DemoContext) -> None:
     """The apps' view: a doctor and a patient call the HTTP API with their tokens."""
+    from fastapi.testclient import TestClient
+
     from opsctl.http.app import create_app
 
     uow = ctx.container.uow
@@ -95,7 +96,7 @@ def step_api(ctx: DemoContext) -> None:
     patient_token = accounts.issue_token(uow(), ADMIN, patients_account.username, label="演示-患者端").token
     app = create_app(ctx.container.settings, ctx.container)
     calls: list[tuple[str, str, int]] = []
-    with httpx.Client(transport=httpx.ASGITransport(app=app), base_url="http://demo") as client:
+    with TestClient(app, base_url="http://demo") as client:  # in-process, the real ASGI stack
         for who, token, path in (
             ("匿名", None, f"/api/v1/patients/{own}"),
             ("医生", doctor_token, f"/api/v1/patients/{own}"),

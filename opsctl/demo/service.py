@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from datetime import date, timedelta
 
 from clinical_core.domain.errors import Conflict, InvalidInput
 from clinical_core.domain.time import local_date
 from clinical_core.services import audit
 from opsctl import db
-from opsctl.demo.seed import Generator, SeedPlan, is_empty, write
+from opsctl.demo.pipeline import in_child_processes
+from opsctl.demo.seed import Generator, SeedPlan, is_empty, prepared, write
 from opsctl.wiring import Container
 
 MAX_PATIENTS = 5_000_000
@@ -53,7 +55,9 @@ def seed_demo(
         if not is_empty(engine):
             raise Conflict("数据库中已有数据，演示数据只能写入空库", hint="加 --reset 清空后重新生成（会删除全部数据）")
     started = time.perf_counter()
-    counts = write(engine, Generator(plan, container.vault).batches(), on_rows)
+    generator, dialect = Generator(plan, container.vault), engine.dialect
+    producers = [partial(prepared, part, dialect) for part in generator.parts()]
+    counts = write(engine, in_child_processes(producers), on_rows)
     seconds = time.perf_counter() - started
     with container.uow() as uow:
         audit.record(uow, "system:demo", "demo.seed", "database", engine.dialect.name,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 06:52:35.939010
+Create Date: 2026-11-26 07:02:58.891291
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('public_id', sa.String(length=40), nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_drugs')),
-    sa.UniqueConstraint('code', name=op.f('uq_drugs_code')),
-    sa.UniqueConstraint('public_id', name=op.f('uq_drugs_public_id'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_drugs'))
     )
     with op.batch_alter_table('drugs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_drugs_code'), ['code'], unique=True)
         batch_op.create_index(batch_op.f('ix_drugs_generic_name'), ['generic_name'], unique=False)
+        batch_op.create_index(batch_op.f('ix_drugs_public_id'), ['public_id'], unique=True)
 
     op.create_table('hospitals',
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -65,9 +65,11 @@ def upgrade() -> None:
     sa.Column('created_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('public_id', sa.String(length=40), nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospitals')),
-    sa.UniqueConstraint('public_id', name=op.f('uq_hospitals_public_id'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospitals'))
     )
+    with op.batch_alter_table('hospitals', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_hospitals_public_id'), ['public_id'], unique=True)
+
     op.create_table('patients',
     sa.Column('name_enc', sa.Text(), nullable=False),
     sa.Column('phone_enc', sa.Text(), nullable=False),
@@ -84,15 +86,15 @@ def upgrade() -> None:
     sa.Column('created_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('public_id', sa.String(length=40), nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_patients')),
-    sa.UniqueConstraint('id_card_hash', name=op.f('uq_patients_id_card_hash')),
-    sa.UniqueConstraint('openid', name=op.f('uq_patients_openid')),
-    sa.UniqueConstraint('public_id', name=op.f('uq_patients_public_id'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patients'))
     )
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_patients_district_code'), ['district_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_patients_health_card_hash'), ['health_card_hash'], unique=False)
+        batch_op.create_index(batch_op.f('ix_patients_id_card_hash'), ['id_card_hash'], unique=True)
+        batch_op.create_index(batch_op.f('ix_patients_openid'), ['openid'], unique=True)
         batch_op.create_index(batch_op.f('ix_patients_phone_hash'), ['phone_hash'], unique=False)
+        batch_op.create_index(batch_op.f('ix_patients_public_id'), ['public_id'], unique=True)
 
     op.create_table('departments',
     sa.Column('hospital_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -103,12 +105,14 @@ def upgrade() -> None:
     sa.Column('online', sa.Boolean(), nullable=False),
     sa.Column('public_id', sa.String(length=40), nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.ForeignKeyConstraint(['hospital_id'], ['hospitals.id'], name=op.f('fk_departments_hospital_id_hospitals')),
-    sa.ForeignKeyConstraint(['parent_id'], ['departments.id'], name=op.f('fk_departments_parent_id_departments')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_departments')),
-    sa.UniqueConstraint('code', name=op.f('uq_departments_code')),
-    sa.UniqueConstraint('public_id', name=op.f('uq_departments_public_id'))
+    sa.ForeignKeyConstraint(['hospital_id'], ['hospitals.id'], name=op.f('fk_departments_hospital_id_hospitals'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['parent_id'], ['departments.id'], name=op.f('fk_departments_parent_id_departments'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_departments'))
     )
+    with op.batch_alter_table('departments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_departments_code'), ['code'], unique=True)
+        batch_op.create_index(batch_op.f('ix_departments_public_id'), ['public_id'], unique=True)
+
     op.create_table('followers',
     sa.Column('openid', sa.String(length=64), nullable=False),
     sa.Column('patient_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
@@ -116,11 +120,11 @@ def upgrade() -> None:
     sa.Column('unsubscribed_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('scene', sa.String(length=64), nullable=True),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_followers_patient_id_patients')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_followers')),
-    sa.UniqueConstraint('openid', name=op.f('uq_followers_openid'))
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_followers_patient_id_patients'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_followers'))
     )
     with op.batch_alter_table('followers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_followers_openid'), ['openid'], unique=True)
         batch_op.create_index(batch_op.f('ix_followers_patient_id'), ['patient_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_followers_subscribed_at'), ['subscribed_at'], unique=False)
 
@@ -140,14 +144,14 @@ def upgrade() -> None:
     sa.Column('created_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('public_id', sa.String(length=40), nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_staff_department_id_departments')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff')),
-    sa.UniqueConstraint('employee_no', name=op.f('uq_staff_employee_no')),
-    sa.UniqueConstraint('public_id', name=op.f('uq_staff_public_id'))
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_staff_department_id_departments'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff'))
     )
     with op.batch_alter_table('staff', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_staff_department_id'), ['department_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_staff_employee_no'), ['employee_no'], unique=True)
         batch_op.create_index(batch_op.f('ix_staff_phone_hash'), ['phone_hash'], unique=False)
+        batch_op.create_index(batch_op.f('ix_staff_public_id'), ['public_id'], unique=True)
         batch_op.create_index(batch_op.f('ix_staff_role'), ['role'], unique=False)
 
     op.create_table('accounts',
@@ -159,15 +163,15 @@ def upgrade() -> None:
     sa.Column('created_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('public_id', sa.String(length=40), nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_accounts_patient_id_patients')),
-    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_accounts_staff_id_staff')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_accounts')),
-    sa.UniqueConstraint('public_id', name=op.f('uq_accounts_public_id')),
-    sa.UniqueConstraint('username', name=op.f('uq_accounts_username'))
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_accounts_patient_id_patients'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_accounts_staff_id_staff'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_accounts'))
     )
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_accounts_patient_id'), ['patient_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_accounts_public_id'), ['public_id'], unique=True)
         batch_op.create_index(batch_op.f('ix_accounts_staff_id'), ['staff_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_accounts_username'), ['username'], unique=True)
 
     op.create_table('his_visits',
     sa.Column('visit_no', sa.String(length=30), nullable=False),
@@ -178,14 +182,14 @@ def upgrade() -> None:
     sa.Column('visited_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('diagnoses', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_his_visits_department_id_departments')),
-    sa.ForeignKeyConstraint(['doctor_id'], ['staff.id'], name=op.f('fk_his_visits_doctor_id_staff')),
-    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_his_visits_patient_id_patients')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_his_visits')),
-    sa.UniqueConstraint('visit_no', name=op.f('uq_his_visits_visit_no'))
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_his_visits_department_id_departments'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['doctor_id'], ['staff.id'], name=op.f('fk_his_visits_doctor_id_staff'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_his_visits_patient_id_patients'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_his_visits'))
     )
     with op.batch_alter_table('his_visits', schema=None) as batch_op:
         batch_op.create_index('ix_his_visits_patient_visited', ['patient_id', 'visited_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_his_visits_visit_no'), ['visit_no'], unique=True)
 
     op.create_table('api_tokens',
     sa.Column('account_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -196,14 +200,13 @@ def upgrade() -> None:
     sa.Column('revoked_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('public_id', sa.String(length=40), nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_api_tokens_account_id_accounts')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
-    sa.UniqueConstraint('public_id', name=op.f('uq_api_tokens_public_id')),
-    sa.UniqueConstraint('token_hash', name=op.f('uq_api_tokens_token_hash'))
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_api_tokens_account_id_accounts'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens'))
     )
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_tokens_account_id'), ['account_id'], unique=False)
-
+        batch_op.create_index(batch_op.f('ix_api_tokens_public_id'), ['public_id'], unique=True)
+        batch_op.create_index(batch_op.f('ix_api_tokens_token_hash'), ['token_hash'], unique=True)
 
     _make_audit_log_append_only()
 
@@ -235,39 +238,59 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_tokens_token_hash'))
+        batch_op.drop_index(batch_op.f('ix_api_tokens_public_id'))
         batch_op.drop_index(batch_op.f('ix_api_tokens_account_id'))
 
     op.drop_table('api_tokens')
     with op.batch_alter_table('his_visits', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_his_visits_visit_no'))
         batch_op.drop_index('ix_his_visits_patient_visited')
 
     op.drop_table('his_visits')
     with op.batch_alter_table('accounts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_accounts_username'))
         batch_op.drop_index(batch_op.f('ix_accounts_staff_id'))
+        batch_op.drop_index(batch_op.f('ix_accounts_public_id'))
         batch_op.drop_index(batch_op.f('ix_accounts_patient_id'))
 
     op.drop_table('accounts')
     with op.batch_alter_table('staff', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staff_role'))
+        batch_op.drop_index(batch_op.f('ix_staff_public_id'))
         batch_op.drop_index(batch_op.f('ix_staff_phone_hash'))
+        batch_op.drop_index(batch_op.f('ix_staff_employee_no'))
         batch_op.drop_index(batch_op.f('ix_staff_department_id'))
 
     op.drop_table('staff')
     with op.batch_alter_table('followers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_followers_subscribed_at'))
         batch_op.drop_index(batch_op.f('ix_followers_patient_id'))
+        batch_op.drop_index(batch_op.f('ix_followers_openid'))
 
     op.drop_table('followers')
+    with op.batch_alter_table('departments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_departments_public_id'))
+        batch_op.drop_index(batch_op.f('ix_departments_code'))
+
     op.drop_table('departments')
     with op.batch_alter_table('patients', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patients_public_id'))
         batch_op.drop_index(batch_op.f('ix_patients_phone_hash'))
+        batch_op.drop_index(batch_op.f('ix_patients_openid'))
+        batch_op.drop_index(batch_op.f('ix_patients_id_card_hash'))
         batch_op.drop_index(batch_op.f('ix_patients_health_card_hash'))
         batch_op.drop_index(batch_op.f('ix_patients_district_code'))
 
     op.drop_table('patients')
+    with op.batch_alter_table('hospitals', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_hospitals_public_id'))
+
     op.drop_table('hospitals')
     with op.batch_alter_table('drugs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_drugs_public_id'))
         batch_op.drop_index(batch_op.f('ix_drugs_generic_name'))
+        batch_op.drop_index(batch_op.f('ix_drugs_code'))
 
     op.drop_table('drugs')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
