@@ -72,9 +72,22 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(data_dir=tmp_path / "var", database_url=database_url, secret_key=TEST_SECRET_KEY)
 
 
-@pytest.fixture
-def container(settings: Settings, clock: FixedClock) -> Iterator[Container]:
+def _migrated(settings: Settings, clock: FixedClock) -> Iterator[Container]:
     c = Container(settings, clock=clock)
     db.upgrade(c.engine)
     yield c
     c.close()
+
+
+@pytest.fixture
+def container(settings: Settings, clock: FixedClock) -> Iterator[Container]:
+    """A migrated database: SQLite and PostgreSQL."""
+    yield from _migrated(settings, clock)
+
+
+@pytest.fixture
+def sqlite_container(tmp_path: Path, clock: FixedClock) -> Iterator[Container]:
+    """A migrated SQLite database, for what only SQLite has (the file on disk)."""
+    settings = Settings(data_dir=tmp_path / "var", database_url=f"sqlite:///{tmp_path / 'opsctl.db'}",
+                        secret_key=TEST_SECRET_KEY)
+    yield from _migrated(settings, clock)

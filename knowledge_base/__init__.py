@@ -1,0 +1,1 @@
+"""Specialty knowledge base (专科专病知识库) and its Chinese hybrid search."""
