@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
+
+# Typer 0.2x ships its own copy of click; its current-context lookup is the one
+# that sees typer's contexts (typer.main itself imports it from here).
 from typer._click.globals import get_current_context
 
 from clinical_core.domain.access import Principal

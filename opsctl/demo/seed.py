@@ -386,4 +386,13 @@ def write(
 
 def is_empty(engine: Engine) -> bool:
     with engine.connect() as connection:
-        return not connection.scalar(select(func.count()).select_from(m.HospitalRow))
+        return not any(
+            connection.scalar(select(func.count()).select_from(table))
+            for table in (m.HospitalRow, m.PatientRow, m.AccountRow)
+        )
+
+
+def is_demo(engine: Engine) -> bool:
+    """Whether the data was made by the demo generator (so resetting it loses nothing real)."""
+    with engine.connect() as connection:
+        return bool(connection.scalar(select(func.count()).select_from(m.AuditRow).where(m.AuditRow.action == "demo.seed")))

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from datetime import date, timedelta
+from functools import partial
 
 from clinical_core.domain.errors import Conflict, InvalidInput
 from clinical_core.domain.time import local_date
 from clinical_core.services import audit
 from opsctl import db
 from opsctl.demo.pipeline import in_child_processes
-from opsctl.demo.seed import Generator, SeedPlan, is_empty, prepared, write
+from opsctl.demo.seed import Generator, SeedPlan, is_demo, is_empty, prepared, write
 from opsctl.wiring import Container
 
 MAX_PATIENTS = 5_000_000
@@ -45,15 +46,15 @@ def make_plan(container: Container, patients: int, days: int, seed: int, until: 
 def seed_demo(
     container: Container, plan: SeedPlan, *, reset: bool = False, on_rows: Callable[[str, int], None] | None = None
 ) -> SeedResult:
-    import time
-
+    """Write the demo hospital into an empty database (or, with ``reset``, a demo one)."""
     engine = container.engine
-    if reset:
-        db.reset(engine)
-    else:
-        db.upgrade(engine)
-        if not is_empty(engine):
+    db.upgrade(engine)
+    if not is_empty(engine):
+        if not reset:
             raise Conflict("数据库中已有数据，演示数据只能写入空库", hint="加 --reset 清空后重新生成（会删除全部数据）")
+        if not is_demo(engine):
+            raise Conflict("数据库中有非演示数据，拒绝清空", hint="演示请使用单独的数据目录或数据库（OPSCTL_DATA_DIR）")
+        db.reset(engine)
     started = time.perf_counter()
     generator, dialect = Generator(plan, container.vault), engine.dialect
     producers = [partial(prepared, part, dialect) for part in generator.parts()]

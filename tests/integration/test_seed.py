@@ -134,3 +134,14 @@ def test_no_plaintext_personal_data_in_the_sqlite_file(sqlite_container: Contain
         for secret in (phone, id_card, address):
             assert secret.encode() not in raw
     assert people[0][2][:3].encode() + b"****" not in raw  # nor even masked forms
+
+
+def test_reset_refuses_a_database_that_is_not_a_demo(container: Container) -> None:
+    from clinical_core.services.patients import NewPatient, register_patient
+
+    register_patient(container.uow(), Principal("acc_ops", "ops", Role.OPERATIONS),
+                     NewPatient(name="张伟", id_card="11010519491231002X", phone="13812345678"))
+    with pytest.raises(Conflict, match="非演示数据"):
+        seed_demo(container, PLAN, reset=True)
+    with container.engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(m.PatientRow)).scalar() == 1
