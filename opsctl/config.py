@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from sqlalchemy.engine import make_url
 
 from clinical_core.domain.errors import ConfigurationError
 
@@ -137,6 +138,13 @@ def load_settings(explicit: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigurationError(f"无法读取配置文件 {path}：{exc}") from None
 
 
+def _hide_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as nothing rather than leaked
+        return "<无法解析的地址>"
+
+
 def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> list[dict[str, str]]:
     """Flattened effective settings with secrets masked, and where each came from."""
     environ = os.environ if environ is None else environ
@@ -152,6 +160,8 @@ def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> li
             env_key = "OPSCTL_" + key.upper().replace(".", "__")
             if isinstance(value, SecretStr):
                 shown = "******（已设置）" if value.get_secret_value() else ""
+            elif name == "database_url" and value:
+                shown = _hide_password(value)
             elif value is None:
                 shown = ""
             else:

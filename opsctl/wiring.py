@@ -26,6 +26,7 @@ class Container:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        self._schema_checked = False
 
     @cached_property
     def engine(self) -> Engine:
@@ -36,7 +37,19 @@ class Container:
         return AesGcmVault(decode_master_key(load_or_create_secret_key(self.settings)))
 
     def uow(self) -> UnitOfWork:
+        if not self._schema_checked:
+            self.check_schema()
         return UnitOfWork(self.engine, self.clock, self.vault)
+
+    def check_schema(self) -> None:
+        """Once per process: the database must be at the code's migration head."""
+        from opsctl import db
+
+        current, head = db.current_revision(self.engine), db.head_revision(self.engine)
+        if current != head:
+            state = "尚未初始化" if current is None else f"版本为 {current}，程序需要 {head}"
+            raise ConfigurationError(f"数据库{state}", hint="请先运行 opsctl db upgrade")
+        self._schema_checked = True
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -59,7 +59,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         titles = {404: "未找到", 405: "方法不允许", 401: "未认证", 403: "无权访问"}
-        return problem(error.status_code, titles.get(error.status_code, "请求错误"), str(error.detail), request)
+        details = {404: f"没有这个接口：{request.url.path}", 405: f"接口 {request.url.path} 不支持 {request.method} 方法"}
+        detail = details.get(error.status_code, str(error.detail))
+        return problem(error.status_code, titles.get(error.status_code, "请求错误"), detail, request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
