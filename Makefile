@@ -12,7 +12,7 @@ APT_PACKAGES := fonts-noto-cjk fonts-wqy-microhei libharfbuzz-subset0 poppler-ut
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast lint docs constraints migration clean
+.PHONY: setup demo test test-fast lint docs bench constraints migration clean
 
 setup: $(STAMPS)/system $(STAMPS)/venv
 
@@ -49,6 +49,9 @@ test: setup lint
 
 test-fast: setup
 	$(BIN)/python -m pytest -q tests/unit
+
+bench: setup
+	$(BIN)/python benchmarks/seed_speed.py
 
 docs: setup
 	$(BIN)/python -m opsctl.cli.docs > docs/cli.md
