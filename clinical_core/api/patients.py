@@ -19,28 +19,13 @@ class Me(BaseModel):
     patient_id: str | None
 
 
-class Patient(BaseModel):
-    """A patient, masked (姓名、手机号、身份证号、地址均脱敏)."""
-
-    public_id: str
-    name: str
-    phone: str
-    id_card: str
-    sex: str
-    age: int
-    district_code: str | None
-    address: str
-    has_wechat: bool
-
-
 @router.get("/me", response_model=Me, summary="当前登录账号")
 def me(principal: PrincipalDep) -> Me:
     return Me(account_id=principal.account_id, username=principal.username, role=principal.role.value,
               staff_id=principal.staff_id, patient_id=principal.patient_id)
 
 
-@router.get("/patients/{patient_id}", response_model=Patient, summary="患者信息（脱敏）")
-def get_patient(patient_id: str, principal: PrincipalDep, uow: UowDep) -> Patient:
+@router.get("/patients/{patient_id}", response_model=service.PatientView, summary="患者信息（脱敏）")
+def get_patient(patient_id: str, principal: PrincipalDep, uow: UowDep) -> service.PatientView:
     """Staff see any patient; a patient sees only themselves. Every read is audited."""
-    view = service.get_patient(uow, principal, patient_id)
-    return Patient.model_validate(view, from_attributes=True)
+    return service.get_patient(uow, principal, patient_id)

@@ -79,6 +79,19 @@ def _ensure_new_username(uow: UnitOfWork, username: str) -> None:
         raise Conflict(f"用户名 {username} 已存在")
 
 
+def _create_account(
+    uow: UnitOfWork, principal: Principal, username: str, role: Role, *,
+    staff_id: int | None = None, patient_id: int | None = None, **audit_details: str,
+) -> AccountRow:
+    account = AccountRow(public_id=new_public_id("acc"), username=username, role=role.value, staff_id=staff_id,
+                         patient_id=patient_id, active=True, created_at=uow.clock.now())
+    uow.session.add(account)
+    uow.session.flush()
+    audit.record(uow, principal.actor, "account.create", "account", account.public_id, role=role.value,
+                 **audit_details)
+    return account
+
+
 def add_staff_account(uow: UnitOfWork, principal: Principal, new: NewStaffAccount) -> AccountView:
     ensure_role(principal, {Role.ADMIN})
     username = _check_username(new.username)
@@ -115,14 +128,7 @@ def add_staff_account(uow: UnitOfWork, principal: Principal, new: NewStaffAccoun
         )
         uow.session.add(staff)
         uow.session.flush()
-        account = AccountRow(
-            public_id=new_public_id("acc"), username=username, role=new.role.value,
-            staff_id=staff.id, active=True, created_at=now,
-        )
-        uow.session.add(account)
-        uow.session.flush()
-        audit.record(uow, principal.actor, "account.create", "account", account.public_id,
-                     role=new.role.value, staff=staff.public_id)
+        account = _create_account(uow, principal, username, new.role, staff_id=staff.id, staff=staff.public_id)
         view = AccountView(account.public_id, username, account.role, True, staff.public_id, None, name, now)
         uow.commit()
     return view
@@ -137,14 +143,7 @@ def add_patient_account(uow: UnitOfWork, principal: Principal, username: str, pa
         patient = uow.session.scalar(select(PatientRow).where(PatientRow.public_id == patient_id))
         if patient is None:
             raise NotFound(f"未找到患者 {patient_id}")
-        account = AccountRow(
-            public_id=new_public_id("acc"), username=username, role=Role.PATIENT.value,
-            patient_id=patient.id, active=True, created_at=now,
-        )
-        uow.session.add(account)
-        uow.session.flush()
-        audit.record(uow, principal.actor, "account.create", "account", account.public_id,
-                     role="patient", patient=patient_id)
+        account = _create_account(uow, principal, username, Role.PATIENT, patient_id=patient.id, patient=patient_id)
         view = AccountView(account.public_id, username, "patient", True, None, patient_id,
                            mask_name(uow.vault.decrypt(patient.name_enc)), now)
         uow.commit()

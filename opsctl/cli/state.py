@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,10 @@ class CliState:
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.config_path)
+            logging.basicConfig(
+                level=self._settings.log_level, stream=sys.stderr,
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            )
         return self._settings
 
     @property

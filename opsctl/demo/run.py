@@ -57,7 +57,7 @@ def step_registrations_and_lookups(ctx: DemoContext) -> None:
     uow = ctx.container.uow
     registered = lookups = hits = duplicates = 0
     with uow() as u:
-        phones = [(p, u.vault.decrypt(p)) for p in u.session.scalars(select(m.PatientRow.phone_enc).limit(500))]
+        phones = [u.vault.decrypt(p) for p in u.session.scalars(select(m.PatientRow.phone_enc).limit(500))]
     for offset in range(ctx.plan.days):
         day = ctx.plan.start + timedelta(days=offset)
         ctx.clock.current = datetime.combine(day, time(9), tzinfo=SHANGHAI).astimezone(UTC)
@@ -73,7 +73,7 @@ def step_registrations_and_lookups(ctx: DemoContext) -> None:
             except Conflict:
                 duplicates += 1
         for _ in range(ctx.rng.randint(3, 8)):
-            _, phone = ctx.rng.choice(phones)
+            phone = ctx.rng.choice(phones)
             lookups += 1
             hits += bool(patients.find_patients(uow(), CUSTOMER_SERVICE, phone=phone))
         ctx.clock.advance(timedelta(hours=9))

@@ -145,3 +145,10 @@ def test_reset_refuses_a_database_that_is_not_a_demo(container: Container) -> No
         seed_demo(container, PLAN, reset=True)
     with container.engine.connect() as c:
         assert c.execute(select(func.count()).select_from(m.PatientRow)).scalar() == 1
+
+
+def test_foreign_keys_are_enforced_again_after_a_load(sqlite_container: Container) -> None:
+    container = sqlite_container
+    seed_demo(container, PLAN)
+    with container.engine.connect() as c:  # the pool hands back the loader's connection
+        assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
