@@ -12,6 +12,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from clinical_core.adapters.attachments import FileAttachmentStore
+from clinical_core.adapters.his_fake import FakeHis
+from clinical_core.adapters.payment_sandbox import SandboxPaymentGateway
+from clinical_core.adapters.privacy_number_sandbox import SandboxPrivacyNumbers
 from clinical_core.adapters.vault import AesGcmVault, decode_master_key, generate_master_key
 from clinical_core.domain.errors import ConfigurationError
 from clinical_core.domain.time import Clock, SystemClock
@@ -35,6 +39,23 @@ class Container:
     @cached_property
     def vault(self) -> AesGcmVault:
         return AesGcmVault(decode_master_key(load_or_create_secret_key(self.settings)))
+
+    @cached_property
+    def attachments(self) -> FileAttachmentStore:
+        return FileAttachmentStore(self.settings.data_dir / "attachments")
+
+    @cached_property
+    def payments(self) -> SandboxPaymentGateway:
+        # The WeChat Pay adapter replaces the sandbox when the merchant is configured (not yet built).
+        return SandboxPaymentGateway(self.clock)
+
+    @cached_property
+    def his(self) -> FakeHis:
+        return FakeHis(self.engine)
+
+    @cached_property
+    def privacy_numbers(self) -> SandboxPrivacyNumbers:
+        return SandboxPrivacyNumbers(self.clock)
 
     def uow(self) -> UnitOfWork:
         if not self._schema_checked:

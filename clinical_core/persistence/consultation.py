@@ -124,3 +124,28 @@ class ConsultMessageRow(PublicIdMixin, Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_consult_messages_consultation", "consultation_id", "id"),)
+
+
+class PrivacyBindingRow(PublicIdMixin, Base):
+    """隐号绑定 (AXB) of one consultation: patient and doctor meet on ``x_number`` until it expires."""
+
+    __tablename__ = "privacy_bindings"
+    consultation_id: Mapped[int] = mapped_column(fk("consultations.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(fk("staff.id"))
+    provider_binding_id: Mapped[str] = mapped_column(String(64), unique=True)
+    x_number: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class PrivacyCallRow(IdMixin, Base):
+    """话单: one call through a binding, as the provider reported it (kept ≥3 years, R19)."""
+
+    __tablename__ = "privacy_calls"
+    binding_id: Mapped[int] = mapped_column(fk("privacy_bindings.id"), index=True)
+    caller: Mapped[str] = mapped_column(String(10))  # patient | doctor
+    started_at: Mapped[datetime]
+    duration_seconds: Mapped[int] = mapped_column(Integer)
+    reported_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("binding_id", "started_at", "caller", name="uq_privacy_calls_call"),)
