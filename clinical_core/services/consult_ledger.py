@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from clinical_core.domain.access import Principal, ensure_role
-from clinical_core.domain.consultation import Ledger, ensure_refundable, ledger
+from clinical_core.domain.consultation import CloseReason, Ledger, ensure_refundable, ledger
 from clinical_core.domain.errors import DomainError, NotFound
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.staff import Role
@@ -48,12 +48,16 @@ class SettleResult:
 
 
 @dataclass(frozen=True, slots=True)
-class IncomeRow:
-    """收支: per doctor (or the department pool / designated line when no doctor)."""
+class DoctorStats:
+    """医生统计与收支: per doctor (orders nobody claimed are counted under no doctor)."""
 
     doctor_id: str | None
     doctor_name: str | None
     orders: int
+    completed: int
+    unanswered: int
+    reviews: int
+    avg_rating: float | None
     paid_fen: int
     refunded_fen: int
     net_fen: int
@@ -176,13 +180,14 @@ def list_refunds(uow: UnitOfWork, principal: Principal, *, status: str | None = 
         return [_refund_view(r, cid) for r, cid in uow.session.execute(query)]
 
 
-def income_by_doctor(
+def doctor_statistics(
     uow: UnitOfWork, principal: Principal, *, since: datetime | None = None, until: datetime | None = None,
-) -> list[IncomeRow]:
-    """收支 per doctor over orders created in [since, until): succeeded payments minus succeeded refunds."""
+) -> list[DoctorStats]:
+    """Orders, outcomes, ratings and 收支 per doctor over orders created in [since, until): succeeded payments minus succeeded refunds."""
     ensure_role(principal, FINANCE)
     with uow:
-        orders = select(ConsultationRow.id, ConsultationRow.doctor_id)
+        orders = select(ConsultationRow.id, ConsultationRow.doctor_id, ConsultationRow.close_reason,
+                        ConsultationRow.review_rating)
         if since:
             orders = orders.where(ConsultationRow.created_at >= since)
         if until:
@@ -197,6 +202,9 @@ def income_by_doctor(
                     .subquery())
         query = (
             select(StaffRow.public_id, StaffRow.name, func.count(o.c.id),
+                   func.count(case((o.c.close_reason == CloseReason.COMPLETED.value, 1))),
+                   func.count(case((o.c.close_reason == CloseReason.UNANSWERED.value, 1))),
+                   func.count(o.c.review_rating), func.avg(o.c.review_rating),
                    func.coalesce(func.sum(paid.c.fen), 0), func.coalesce(func.sum(refunded.c.fen), 0))
             .select_from(o)
             .outerjoin(StaffRow, StaffRow.id == o.c.doctor_id)
@@ -205,5 +213,6 @@ def income_by_doctor(
             .group_by(StaffRow.public_id, StaffRow.name)
             .order_by(StaffRow.public_id)
         )
-        return [IncomeRow(pid, name, int(n), int(p), int(r), int(p) - int(r))
-                for pid, name, n, p, r in uow.session.execute(query)]
+        return [DoctorStats(pid, name, int(n), int(done), int(lost), int(reviews),
+                            round(float(avg), 2) if avg is not None else None, int(p), int(r), int(p) - int(r))
+                for pid, name, n, done, lost, reviews, avg, p, r in uow.session.execute(query)]

@@ -119,7 +119,14 @@ def step_totals(ctx: DemoContext) -> None:
             ctx.add(label, u.session.scalar(select(func.count()).select_from(model)), "")
 
 
-STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, step_totals]
+def _step_consultations(ctx: DemoContext) -> None:
+    """A month of online consultations: pay, claim, reply, review; unanswered ones refunded."""
+    from opsctl.demo.consultations import step_consultations
+
+    step_consultations(ctx)
+
+
+STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, _step_consultations, step_totals]
 
 
 def run_demo(container: Container, clock: FixedClock, plan: SeedPlan, advance: Callable[..., None]) -> list[SummaryRow]:

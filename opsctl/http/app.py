@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from clinical_core.api import patients, problems
+from clinical_core.api import consultations, patients, problems
 from opsctl import __version__
 from opsctl.config import Settings
 from opsctl.wiring import Container
@@ -20,6 +20,9 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     )
     app.state.container = container
     app.state.uow_factory = container.uow
+    # Ports of the outside world, created on first use.
+    for port in ("payments", "attachments", "his", "privacy_numbers"):
+        setattr(app.state, port, _Lazy(container, port))
     problems.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="健康检查")
@@ -29,4 +32,15 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         return {"status": "ok", "database": container.engine.dialect.name, "version": __version__}
 
     app.include_router(patients.router)
+    app.include_router(consultations.router)
     return app
+
+
+class _Lazy:
+    """Resolves a container port on first attribute access (so the app starts without touching them)."""
+
+    def __init__(self, container: Container, name: str) -> None:
+        self._container, self._name = container, name
+
+    def __getattr__(self, attribute: str) -> object:
+        return getattr(getattr(self._container, self._name), attribute)

@@ -187,7 +187,7 @@ def test_unanswered_orders_are_closed_and_refunded(container: Container, clinic:
         consultation.review_consultation(container.uow(), clinic.patient, late, 1)
     # A second run changes nothing.
     assert consult_jobs.expire_unanswered(container.uow(), clock.now()).closed_unanswered == ()
-    income = consult_ledger.income_by_doctor(container.uow(), OPS)
+    income = consult_ledger.doctor_statistics(container.uow(), OPS)
     assert sum(r.paid_fen for r in income) == 3000 and sum(r.net_fen for r in income) == 1500
     with pytest.raises(RuleViolation):  # nothing left to refund on the expired order
         consult_ledger.request_refund(container.uow(), OPS, late, 1, "complaint")

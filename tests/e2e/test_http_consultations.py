@@ -1,0 +1,174 @@
+"""The consultation API end to end: a walk through the whole role × endpoint
+matrix (who is let in, who is refused), then one consultation's life over
+HTTP including the signed payment callback and an image upload."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+
+
+from clinical_core.domain.consultation import MessageKind, ServiceKind
+from clinical_core.domain.staff import FilingStatus, Role
+from clinical_core.services import accounts, consult_settings, consultation
+from opsctl.http.app import create_app
+from opsctl.wiring import Container
+from tests.support.clinic import ADMIN, OPS, Clinic, build_clinic
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64
+QUESTION = "胸闷一周，活动后加重，想咨询"
+ROLES = ("anonymous", "owner", "other_patient", "doctor", "other_doctor", "admin", "pharmacist")
+
+
+@dataclass
+class World:
+    client: TestClient
+    c: Container
+    clinic: Clinic
+    tokens: dict[str, str]
+    service: str
+
+    def call(self, role: str, method: str, path: str, **kwargs: object) -> Response:
+        headers = {} if role == "anonymous" else {"Authorization": f"Bearer {self.tokens[role]}"}
+        return self.client.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+    # Orders in the state an endpoint needs, made through the services.
+    def order(self, state: str) -> str:
+        c, k = self.c, self.clinic
+        created = consultation.create_consultation(c.uow(), k.patient, c.payments, self.service, QUESTION)
+        oid = created.consultation.public_id
+        if state == "created":
+            return oid
+        consultation.handle_paid_notification(c.uow(), c.payments, *c.payments.simulate_payment(
+            created.out_trade_no or ""))
+        if state == "waiting":
+            return oid
+        consultation.claim_consultation(c.uow(), k.doctor_a, oid)
+        consultation.post_message(c.uow(), k.patient, c.attachments, oid, MessageKind.IMAGE, None, PNG)
+        if state == "claimed":
+            return oid
+        consultation.post_message(c.uow(), k.doctor_a, c.attachments, oid, MessageKind.TEXT, "您好")
+        if state == "in_progress":
+            return oid
+        consultation.reply_consultation(c.uow(), k.doctor_a, oid, "建议复诊")
+        if state == "replied":
+            return oid
+        consultation.close_consultation(c.uow(), k.patient, oid)
+        return oid
+
+
+def _staff_token(c: Container, username: str, role: Role, title: str) -> str:
+    accounts.add_staff_account(c.uow(), ADMIN, accounts.NewStaffAccount(
+        username=username, role=role, name="职员", title=title, licence_no="X1", practising_since=date(2010, 1, 1),
+        filing=FilingStatus.FILED, may_prescribe=False))
+    return accounts.issue_token(c.uow(), ADMIN, username, ttl=timedelta(days=1)).token
+
+
+@pytest.fixture
+def world(container: Container) -> Iterator[World]:
+    clinic = build_clinic(container)
+    tokens = {role: accounts.issue_token(container.uow(), ADMIN, user, ttl=timedelta(days=1)).token
+              for role, user in (("owner", "pt.zhang"), ("other_patient", "pt.wang"), ("doctor", "dr.a"),
+                                 ("other_doctor", "dr.c"))}
+    tokens["admin"] = _staff_token(container, "adm.x", Role.ADMIN, None)  # type: ignore[arg-type]
+    tokens["pharmacist"] = _staff_token(container, "ph.x", Role.PHARMACIST, "主管药师")
+    service = consult_settings.configure_service(container.uow(), OPS, consult_settings.ServiceSettings(
+        kind=ServiceKind.DEPARTMENT, price_fen=1500, department_code="CARD")).public_id
+    with TestClient(create_app(container.settings, container)) as client:
+        yield World(client, container, clinic, tokens, service)
+
+
+def _attachment_path(w: World, oid: str) -> str:
+    detail = consultation.get_consultation(w.c.uow(), w.clinic.patient, oid)
+    return f"/api/v1/consultations/{oid}/messages/{detail.messages[0].public_id}/attachment"
+
+
+C = "/api/v1/consultations"
+# (name, method, state of the order, path (oid → path), request kwargs, roles let in)
+MATRIX: list[tuple[str, str, str, Callable[[World, str], str], dict[str, object], set[str]]] = [
+    ("services", "GET", "-", lambda w, o: "/api/v1/consult-services", {},
+     {"owner", "other_patient", "doctor", "other_doctor", "admin", "pharmacist"}),
+    ("configure", "PUT", "-", lambda w, o: "/api/v1/consult-services",
+     {"json": {"kind": "department", "price_fen": 900, "department_code": "GAST"}}, {"admin"}),
+    ("create", "POST", "-", lambda w, o: C, {"json": {"service_id": "svc_x", "question": QUESTION}},
+     {"owner", "other_patient"}),
+    ("list", "GET", "-", lambda w, o: C, {}, {"owner", "other_patient", "admin"}),
+    ("detail", "GET", "claimed", lambda w, o: f"{C}/{o}", {}, {"owner", "doctor"}),
+    ("cancel", "POST", "created", lambda w, o: f"{C}/{o}/cancel", {}, {"owner", "admin"}),
+    ("message", "POST", "claimed", lambda w, o: f"{C}/{o}/messages", {"data": {"kind": "text", "text": "补充"}},
+     {"owner", "doctor"}),
+    ("attachment", "GET", "claimed", _attachment_path, {}, {"owner", "doctor"}),
+    ("todo", "GET", "-", lambda w, o: "/api/v1/doctor/todo?mode=department", {}, {"doctor", "other_doctor"}),
+    ("claim", "POST", "waiting", lambda w, o: f"{C}/{o}/claim", {}, {"doctor"}),
+    ("transfer", "POST", "claimed", lambda w, o: f"{C}/{o}/transfer", {"json": {"department_code": "GAST"}},
+     {"doctor", "admin"}),
+    ("reply", "POST", "in_progress", lambda w, o: f"{C}/{o}/reply", {"json": {"conclusion": "按时服药"}}, {"doctor"}),
+    ("close", "POST", "replied", lambda w, o: f"{C}/{o}/close", {}, {"owner", "doctor"}),
+    ("review", "POST", "closed", lambda w, o: f"{C}/{o}/review", {"json": {"rating": 5}}, {"owner"}),
+    ("health_record", "GET", "claimed", lambda w, o: f"{C}/{o}/health-record", {}, {"owner", "doctor"}),
+    ("masked_call", "POST", "claimed", lambda w, o: f"{C}/{o}/masked-call", {}, {"doctor"}),
+    ("refund", "POST", "waiting", lambda w, o: f"{C}/{o}/refunds", {"json": {"reason": "投诉"}}, {"admin"}),
+    ("refunds", "GET", "-", lambda w, o: "/api/v1/consult-refunds", {}, {"admin"}),
+    ("statistics", "GET", "-", lambda w, o: "/api/v1/consult-statistics", {}, {"admin"}),
+]
+
+
+@pytest.mark.slow
+def test_role_endpoint_matrix(world: World) -> None:
+    """Every endpoint × every role, each on a fresh order in the state the endpoint needs:
+    anonymous → 401; a role not let in → 403; a role let in → never 401/403."""
+    failures = []
+    for name, method, state, path, kwargs, allowed in MATRIX:
+        for role in ROLES:
+            oid = world.order(state) if state != "-" else ""
+            response = world.call(role, method, path(world, oid), **kwargs)
+            expected = {401} if role == "anonymous" else ({403} if role not in allowed else None)
+            ok = response.status_code in expected if expected else response.status_code not in (401, 403)
+            if not ok:
+                failures.append((name, role, response.status_code, response.text[:120]))
+    assert failures == []
+
+
+def test_a_consultation_over_http(world: World) -> None:
+    w = world
+    created = w.call("owner", "POST", C, json={"service_id": w.service, "question": QUESTION})
+    assert created.status_code == 201, created.text
+    oid, trade = created.json()["consultation"]["public_id"], created.json()["out_trade_no"]
+    headers, body = w.c.payments.simulate_payment(trade)
+    forged = w.client.post("/api/v1/payments/wechat/notify", content=body, headers={**headers,
+                                                                                    "Wechatpay-Signature": "0" * 64})
+    assert forged.status_code == 502
+    for _ in range(2):  # the provider repeats notifications
+        paid = w.client.post("/api/v1/payments/wechat/notify", content=body, headers=headers)
+        assert paid.json() == {"code": "SUCCESS", "message": "成功"}
+    pool = w.call("doctor", "GET", "/api/v1/doctor/todo", params={"mode": "department"}).json()
+    assert [o["public_id"] for o in pool] == [oid]
+    assert w.call("doctor", "POST", f"{C}/{oid}/claim").json()["status"] == "claimed"
+    lost = w.call("doctor", "POST", f"{C}/{oid}/claim")
+    assert lost.status_code == 409 and lost.headers["content-type"].startswith("application/problem+json")
+    up = w.call("owner", "POST", f"{C}/{oid}/messages", data={"kind": "image", "text": "检查单"},
+                files={"file": ("a.png", PNG, "image/png")})
+    assert up.status_code == 201 and up.json()["attachment_mime"] == "image/png"
+    bad = w.call("owner", "POST", f"{C}/{oid}/messages", data={"kind": "image"},
+                 files={"file": ("a.png", b"<script>", "image/png")})
+    assert bad.status_code == 422 and bad.json()["field"] == "attachment"
+    image = w.call("doctor", "GET", f"{C}/{oid}/messages/{up.json()['public_id']}/attachment")
+    assert image.content == PNG and image.headers["content-type"] == "image/png"
+    w.call("doctor", "POST", f"{C}/{oid}/messages", data={"kind": "text", "text": "请问血压多少"})
+    assert w.call("doctor", "POST", f"{C}/{oid}/reply", json={"conclusion": "建议复诊"}).json()["status"] == "replied"
+    assert w.call("owner", "POST", f"{C}/{oid}/close").json()["status"] == "closed"
+    reviewed = w.call("owner", "POST", f"{C}/{oid}/review", json={"rating": 4, "comment": "好"}).json()
+    assert (reviewed["status"], reviewed["payment_state"], reviewed["review_rating"]) == ("reviewed", "paid", 4)
+    detail = w.call("owner", "GET", f"{C}/{oid}").json()
+    assert detail["question"] == QUESTION and len(detail["messages"]) == 3
+    assert detail["consultation"]["patient_name"] == "张*"
+    income = w.call("admin", "GET", "/api/v1/consult-statistics").json()
+    assert sum(r["net_fen"] for r in income) == 1500
+    assert w.call("other_patient", "GET", C).json() == []
+
+
