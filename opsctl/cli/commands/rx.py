@@ -1,0 +1,58 @@
+"""opsctl rx: prescription rules and the drug catalogue (RX-4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from clinical_core.adapters.drug_excel import read_catalogue
+from clinical_core.domain.drug_catalogue import CatalogueRejected
+from clinical_core.domain.prescription_rules import RULES
+from clinical_core.services import drug_catalogue
+from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, render
+from opsctl.cli.state import container, operator
+
+app = typer.Typer(help="处方：规则与药品目录。\n\n示例：opsctl rx rules --json", no_args_is_help=True)
+catalogue_app = typer.Typer(help="药品目录。\n\n示例：opsctl rx catalogue import 药品目录.xlsx", no_args_is_help=True)
+app.add_typer(catalogue_app, name="catalogue")
+
+SEVERITY_LABELS = {"block": "拦截", "needs_reason": "需注明理由", "warn": "提示"}
+
+
+@app.command("rules")
+def rules(fmt: FormatOpt = Format.table, as_json: JsonOpt = False) -> None:
+    """列出处方规则：编码、级别（block 拦截 / needs_reason 需注明理由 / warn 提示）与法规出处。
+
+    示例：opsctl rx rules --json
+    """
+    rows = [{"code": r.code, "severity": r.severity.value, "severity_label": SEVERITY_LABELS[r.severity.value],
+             "title": r.title, "source": r.source} for r in RULES]
+    render(rows, [("code", "编码"), ("severity", "级别代码"), ("severity_label", "级别"), ("title", "规则"),
+                  ("source", "出处")], choose(fmt, as_json), title="处方规则")
+
+
+@catalogue_app.command("import")
+def catalogue_import(
+    file: Annotated[Path, typer.Argument(help="Excel 文件（.xlsx），首行为表头", exists=True, dir_okay=False)],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """从 Excel 导入药品目录：全部正确才导入，否则逐行列出错误、一种也不导入。
+
+    表头：药品编码、通用名、商品名、规格、剂型、单位、价格(元)、类别、管制类别、处方药。
+
+    示例：opsctl rx catalogue import 药品目录.xlsx --json
+    """
+    try:
+        result = drug_catalogue.import_catalogue(container().uow(), operator(), read_catalogue(file),
+                                                 source=file.name)
+    except CatalogueRejected as exc:
+        for line in exc.row_errors[:200]:
+            typer.echo(line, err=True)
+        if len(exc.row_errors) > 200:
+            typer.echo(f"……另有 {len(exc.row_errors) - 200} 处错误", err=True)
+        raise
+    render([result], [("rows", "行数"), ("created", "新增"), ("updated", "更新")], choose(fmt, as_json),
+           title="药品目录已导入")

@@ -1,0 +1,105 @@
+"""opsctl rx: the rules as data, and the all-or-nothing Excel catalogue import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import func, select
+from typer.testing import CliRunner, Result
+
+from clinical_core.domain.prescription_rules import RULES
+from clinical_core.persistence.models import AuditRow, DrugRow
+from opsctl.cli.main import app
+from opsctl.config import load_settings
+from opsctl.wiring import Container
+from tests.conftest import TEST_SECRET_KEY
+
+HEADER = ["药品编码", "通用名", "商品名", "规格", "剂型", "单位", "价格(元)", "类别", "管制类别", "处方药"]
+GOOD = [["XY001", "苯磺酸氨氯地平片", "络活喜", "5mg*28片", "片剂", "盒", 27.5, "西药", "普通药品", "是"],
+        ["XY002", "二甲双胍缓释片", None, "0.5g*30片", "片剂", "盒", "12.80", "西药", None, "是"],
+        ["ZY001", "黄芪", None, "1g", "饮片", "克", 0.35, "中药饮片", "普通药品", "否"]]
+
+
+def run(*args: str, expect: int = 0) -> Result:
+    result = CliRunner().invoke(app, list(args), prog_name="opsctl")
+    assert result.exit_code == expect, f"{args} → {result.exit_code}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def workbook(path: Path, rows: list[list[object]], header: list[str] = HEADER) -> Path:
+    wb = Workbook()
+    ws = wb.active
+    ws.append(header)
+    for row in rows:
+        ws.append(row)
+    wb.save(path)
+    return path
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("OPSCTL_CONFIG", "OPSCTL_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPSCTL_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("OPSCTL_SECRET_KEY", TEST_SECRET_KEY)
+    monkeypatch.chdir(tmp_path)
+    run("db", "upgrade")
+    return tmp_path
+
+
+def drugs(env: Path) -> dict[str, tuple[object, ...]]:
+    c = Container(load_settings())
+    with c.uow() as uow:
+        rows = {d.code: (d.generic_name, d.price_fen, d.category, d.control_class, d.prescription_only)
+                for d in uow.session.scalars(select(DrugRow))}
+        rows["_audit"] = (uow.session.scalar(select(func.count()).select_from(AuditRow).where(
+            AuditRow.action == "drug_catalogue.import")),)
+    c.close()
+    return rows
+
+
+def test_rules_are_listed_with_severity_and_source(env: Path) -> None:
+    listed = json.loads(run("rx", "rules", "--json").stdout)
+    assert [r["code"] for r in listed] == [r.code for r in RULES]
+    by_code = {r["code"]: r for r in listed}
+    assert by_code["R24"]["severity"] == "block" and "第六条" in by_code["R24"]["source"]
+    assert by_code["R26"]["severity"] == "needs_reason"
+    assert {"R02", "R04", "R04-CHILD", "R07", "R25", "R53"} <= set(by_code)
+
+
+def test_import_creates_then_updates(env: Path) -> None:
+    path = workbook(env / "目录.xlsx", GOOD)
+    assert json.loads(run("rx", "catalogue", "import", str(path), "--json").stdout) == [
+        {"rows": 3, "created": 3, "updated": 0}]
+    stored = drugs(env)
+    assert stored["XY001"] == ("苯磺酸氨氯地平片", 2750, "western", "none", True)
+    assert stored["XY002"][1] == 1280 and stored["ZY001"] == ("黄芪", 35, "herbal_pieces", "none", False)
+    changed = workbook(env / "目录2.xlsx", [GOOD[0][:6] + [30, "西药", "普通药品", "是"]])
+    assert json.loads(run("rx", "catalogue", "import", str(changed), "--json").stdout)[0]["updated"] == 1
+    assert drugs(env)["XY001"][1] == 3000 and drugs(env)["_audit"] == (2,)
+
+
+def test_a_bad_row_rejects_the_whole_file_with_every_error(env: Path) -> None:
+    bad = GOOD + [["XY001", "重复编码", None, "1", "片剂", "盒", 1, "西药", None, None],
+                  ["XY009", "", None, "1", "片剂", "盒", "abc", "保健品", "兴奋剂", "也许"]]
+    result = run("rx", "catalogue", "import", str(workbook(env / "bad.xlsx", bad)), expect=3)
+    lines = result.stderr.strip().splitlines()
+    assert "第 5 行：药品编码 XY001 与第 2 行重复" in lines
+    assert "第 6 行：「通用名」不能为空" in lines
+    assert any(line.startswith("第 6 行：价格「abc」") for line in lines)
+    assert any("类别「保健品」无效" in line for line in lines)
+    assert any("管制类别「兴奋剂」无效" in line for line in lines)
+    assert any("处方药应填" in line for line in lines)
+    assert lines[-1].startswith("错误：药品目录有 6 处错误，未导入任何药品")
+    assert [k for k in drugs(env) if k != "_audit"] == []  # nothing was imported
+
+
+def test_missing_columns_and_not_an_excel_file(env: Path) -> None:
+    result = run("rx", "catalogue", "import", str(workbook(env / "h.xlsx", [["X"]], header=["编码", "名称"])),
+                 expect=3)
+    assert "表头缺少列" in result.stderr
+    (env / "fake.xlsx").write_text("not a workbook")
+    assert "无法读取 Excel" in run("rx", "catalogue", "import", str(env / "fake.xlsx"), expect=3).stderr
