@@ -2,7 +2,7 @@
 
 Revision ID: 0002_clinical
 Revises: 0001
-Create Date: 2026-11-26 07:43:22.818351
+Create Date: 2026-11-26 07:52:57.734966
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import clinical_core.persistence.base
-
+from sqlalchemy.dialects import postgresql
 
 revision = "0002_clinical"
 down_revision = '0001'
@@ -133,6 +133,36 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_consult_payments_consultation_id'), ['consultation_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_consult_payments_public_id'), ['public_id'], unique=True)
 
+    op.create_table('prescriptions',
+    sa.Column('consultation_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('patient_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('doctor_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('diagnoses', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('valid_days', sa.Integer(), nullable=False),
+    sa.Column('long_term_reason', sa.String(length=200), nullable=True),
+    sa.Column('guardian_present', sa.Boolean(), nullable=False),
+    sa.Column('warnings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('issued_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revised_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reviewed_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('voided_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('void_reason', sa.String(length=200), nullable=True),
+    sa.Column('public_id', sa.String(length=40), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'], name=op.f('fk_prescriptions_consultation_id_consultations'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['doctor_id'], ['staff.id'], name=op.f('fk_prescriptions_doctor_id_staff'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_prescriptions_patient_id_patients'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_prescriptions'))
+    )
+    with op.batch_alter_table('prescriptions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_prescriptions_consultation_id'), ['consultation_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_prescriptions_doctor_id'), ['doctor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_prescriptions_patient_id'), ['patient_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_prescriptions_public_id'), ['public_id'], unique=True)
+        batch_op.create_index(batch_op.f('ix_prescriptions_status'), ['status'], unique=False)
+
     op.create_table('privacy_bindings',
     sa.Column('consultation_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -177,6 +207,41 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_consult_refunds_public_id'), ['public_id'], unique=True)
         batch_op.create_index(batch_op.f('ix_consult_refunds_status'), ['status'], unique=False)
 
+    op.create_table('prescription_items',
+    sa.Column('prescription_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('drug_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('generic_name', sa.String(length=80), nullable=False),
+    sa.Column('specification', sa.String(length=80), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('days_supply', sa.Integer(), nullable=False),
+    sa.Column('usage', sa.String(length=200), nullable=False),
+    sa.Column('price_fen', sa.Integer(), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['drug_id'], ['drugs.id'], name=op.f('fk_prescription_items_drug_id_drugs'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['prescription_id'], ['prescriptions.id'], name=op.f('fk_prescription_items_prescription_id_prescriptions'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_prescription_items'))
+    )
+    with op.batch_alter_table('prescription_items', schema=None) as batch_op:
+        batch_op.create_index('ix_prescription_items_prescription', ['prescription_id'], unique=False)
+
+    op.create_table('prescription_reviews',
+    sa.Column('prescription_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('pharmacist_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('decision', sa.String(length=10), nullable=False),
+    sa.Column('reasons', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=True),
+    sa.Column('reviewed_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('public_id', sa.String(length=40), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['pharmacist_id'], ['staff.id'], name=op.f('fk_prescription_reviews_pharmacist_id_staff'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['prescription_id'], ['prescriptions.id'], name=op.f('fk_prescription_reviews_prescription_id_prescriptions'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_prescription_reviews'))
+    )
+    with op.batch_alter_table('prescription_reviews', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_prescription_reviews_prescription_id'), ['prescription_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_prescription_reviews_public_id'), ['public_id'], unique=True)
+
     op.create_table('privacy_calls',
     sa.Column('binding_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('caller', sa.String(length=10), nullable=False),
@@ -200,6 +265,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_privacy_calls_binding_id'))
 
     op.drop_table('privacy_calls')
+    with op.batch_alter_table('prescription_reviews', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_prescription_reviews_public_id'))
+        batch_op.drop_index(batch_op.f('ix_prescription_reviews_prescription_id'))
+
+    op.drop_table('prescription_reviews')
+    with op.batch_alter_table('prescription_items', schema=None) as batch_op:
+        batch_op.drop_index('ix_prescription_items_prescription')
+
+    op.drop_table('prescription_items')
     with op.batch_alter_table('consult_refunds', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consult_refunds_status'))
         batch_op.drop_index(batch_op.f('ix_consult_refunds_public_id'))
@@ -212,6 +286,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_privacy_bindings_consultation_id'))
 
     op.drop_table('privacy_bindings')
+    with op.batch_alter_table('prescriptions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_prescriptions_status'))
+        batch_op.drop_index(batch_op.f('ix_prescriptions_public_id'))
+        batch_op.drop_index(batch_op.f('ix_prescriptions_patient_id'))
+        batch_op.drop_index(batch_op.f('ix_prescriptions_doctor_id'))
+        batch_op.drop_index(batch_op.f('ix_prescriptions_consultation_id'))
+
+    op.drop_table('prescriptions')
     with op.batch_alter_table('consult_payments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consult_payments_public_id'))
         batch_op.drop_index(batch_op.f('ix_consult_payments_consultation_id'))

@@ -1,0 +1,101 @@
+"""处方 and 审方: the prescription's state machine and the pharmacist's review.
+
+    pending_review --approve--> approved            (药师审核通过; never automatic: R32, R36)
+    pending_review --reject--> rejected --revise--> pending_review   (R35: back to the doctor, reviewed again)
+    pending_review/rejected/approved --void--> voided                (作废, before payment)
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from clinical_core.domain.errors import IllegalTransition, InvalidInput, RuleViolation
+from clinical_core.domain.staff import TITLES, Qualification, Role
+
+MIN_REVIEWER_YEARS = 3  # R33
+
+
+class RxStatus(StrEnum):
+    PENDING_REVIEW = "pending_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    VOIDED = "voided"
+
+    @property
+    def label(self) -> str:
+        return {"pending_review": "待审核", "approved": "审核通过", "rejected": "审核驳回", "voided": "已作废"}[self]
+
+
+class RxAction(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    REVISE = "revise"
+    VOID = "void"
+
+    @property
+    def label(self) -> str:
+        return {"approve": "审核通过", "reject": "驳回", "revise": "修改后重新提交", "void": "作废"}[self]
+
+
+R = RxStatus
+RX_TRANSITIONS: dict[RxAction, tuple[frozenset[RxStatus], RxStatus]] = {
+    RxAction.APPROVE: (frozenset({R.PENDING_REVIEW}), R.APPROVED),
+    RxAction.REJECT: (frozenset({R.PENDING_REVIEW}), R.REJECTED),
+    RxAction.REVISE: (frozenset({R.REJECTED}), R.PENDING_REVIEW),
+    RxAction.VOID: (frozenset({R.PENDING_REVIEW, R.REJECTED, R.APPROVED}), R.VOIDED),
+}
+
+
+def rx_transition(rx_id: str, status: RxStatus, action: RxAction) -> RxStatus:
+    sources, target = RX_TRANSITIONS[action]
+    if status not in sources:
+        raise IllegalTransition("处方", rx_id, status.label, action.label)
+    return target
+
+
+class RejectReason(StrEnum):
+    """驳回理由 (structured, so the doctor sees what to fix and statistics can count them)."""
+
+    INDICATION = "indication"
+    DOSAGE = "dosage"
+    INTERACTION = "interaction"
+    DUPLICATE = "duplicate"
+    CONTRAINDICATION = "contraindication"
+    DIAGNOSIS = "diagnosis"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return REJECT_LABELS[self]
+
+
+REJECT_LABELS = {
+    RejectReason.INDICATION: "适应症不适宜",
+    RejectReason.DOSAGE: "用法用量不适宜",
+    RejectReason.INTERACTION: "存在相互作用",
+    RejectReason.DUPLICATE: "重复用药",
+    RejectReason.CONTRAINDICATION: "存在禁忌",
+    RejectReason.DIAGNOSIS: "诊断与用药不符",
+    RejectReason.OTHER: "其他",
+}
+
+
+def ensure_may_review_online(q: Qualification, today: date) -> None:
+    """R33: a reviewer holds the 药师 title or above and ≥3 years of dispensing practice."""
+    if q.role is not Role.PHARMACIST:
+        raise RuleViolation("R33", "只有药师可以审核处方")
+    if q.title_rank() < TITLES["药师"][1]:
+        raise RuleViolation("R33", "审方需药师及以上职称")
+    years = q.years_of_practice(today)
+    if years < MIN_REVIEWER_YEARS:
+        raise RuleViolation("R33", f"药师执业 {years} 年，不足 {MIN_REVIEWER_YEARS} 年，不能审方")
+
+
+def check_rejection(reasons: tuple[RejectReason, ...], comment: str | None) -> None:
+    if not reasons:
+        raise InvalidInput("驳回处方须至少选择一项理由", field="reasons")
+    if RejectReason.OTHER in reasons and not (comment or "").strip():
+        raise InvalidInput("选择「其他」时须填写说明", field="comment")
+    if comment is not None and len(comment) > 500:
+        raise InvalidInput("审方意见最多 500 字", field="comment")

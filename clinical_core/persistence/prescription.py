@@ -1,0 +1,63 @@
+"""Tables of 处方 and 审方. A prescription belongs to a consultation (the
+follow-up encounter); each revision bumps ``version``; each review is its own
+record naming the version it judged."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from clinical_core.persistence.base import Base, IdMixin, JsonType, PublicIdMixin, fk
+
+
+class PrescriptionRow(PublicIdMixin, Base):
+    """处方."""
+
+    __tablename__ = "prescriptions"
+    consultation_id: Mapped[int] = mapped_column(fk("consultations.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(fk("patients.id"), index=True)
+    doctor_id: Mapped[int] = mapped_column(fk("staff.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    diagnoses: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)  # [{"icd10", "name"}]
+    valid_days: Mapped[int] = mapped_column(Integer)
+    long_term_reason: Mapped[str | None] = mapped_column(String(200))
+    guardian_present: Mapped[bool] = mapped_column(Boolean, default=False)
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)  # rule findings that did not block
+    issued_at: Mapped[datetime]
+    revised_at: Mapped[datetime | None]
+    reviewed_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]
+    void_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class PrescriptionItemRow(IdMixin, Base):
+    """处方明细 (a snapshot of the drug as prescribed)."""
+
+    __tablename__ = "prescription_items"
+    prescription_id: Mapped[int] = mapped_column(fk("prescriptions.id"))
+    drug_id: Mapped[int] = mapped_column(fk("drugs.id"))
+    generic_name: Mapped[str] = mapped_column(String(80))
+    specification: Mapped[str] = mapped_column(String(80))
+    quantity: Mapped[int] = mapped_column(Integer)
+    days_supply: Mapped[int] = mapped_column(Integer)
+    usage: Mapped[str] = mapped_column(String(200))
+    price_fen: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_prescription_items_prescription", "prescription_id"),)
+
+
+class PrescriptionReviewRow(PublicIdMixin, Base):
+    """审方记录: who judged which version, how and why."""
+
+    __tablename__ = "prescription_reviews"
+    prescription_id: Mapped[int] = mapped_column(fk("prescriptions.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    pharmacist_id: Mapped[int] = mapped_column(fk("staff.id"))
+    decision: Mapped[str] = mapped_column(String(10))  # approve | reject
+    reasons: Mapped[list[str]] = mapped_column(JsonType)
+    comment: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime]
