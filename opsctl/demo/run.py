@@ -126,7 +126,15 @@ def _step_consultations(ctx: DemoContext) -> None:
     step_consultations(ctx)
 
 
-STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, _step_consultations, step_totals]
+def _step_prescriptions(ctx: DemoContext) -> None:
+    """A month of follow-up prescriptions: rules refuse some, pharmacists reject and re-review some."""
+    from opsctl.demo.prescriptions import step_prescriptions
+
+    step_prescriptions(ctx)
+
+
+STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, _step_consultations, _step_prescriptions,
+                     step_totals]
 
 
 def run_demo(container: Container, clock: FixedClock, plan: SeedPlan, advance: Callable[..., None]) -> list[SummaryRow]:

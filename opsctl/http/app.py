@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from clinical_core.api import consultations, patients, problems
+from clinical_core.api import consultations, patients, prescriptions, problems
 from opsctl import __version__
 from opsctl.config import Settings
 from opsctl.wiring import Container
@@ -33,6 +33,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
 
     app.include_router(patients.router)
     app.include_router(consultations.router)
+    app.include_router(prescriptions.router)
     return app
 
 

@@ -103,3 +103,9 @@ def test_missing_columns_and_not_an_excel_file(env: Path) -> None:
     assert "表头缺少列" in result.stderr
     (env / "fake.xlsx").write_text("not a workbook")
     assert "无法读取 Excel" in run("rx", "catalogue", "import", str(env / "fake.xlsx"), expect=3).stderr
+
+
+def test_rx_list_is_empty_then_filters(env: Path) -> None:
+    assert json.loads(run("rx", "list", "--json").stdout) == []
+    assert json.loads(run("rx", "list", "--status", "approved", "--json").stdout) == []
+    run("rx", "list", "--status", "nonsense", expect=2)

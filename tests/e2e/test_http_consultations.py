@@ -5,17 +5,20 @@ HTTP including the signed payment callback and an image upload."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy import select
 
 
 from clinical_core.domain.consultation import MessageKind, ServiceKind
 from clinical_core.domain.staff import FilingStatus, Role
-from clinical_core.services import accounts, consult_settings, consultation
+from clinical_core.persistence.models import DepartmentRow, HisVisitRow, PatientRow
+from clinical_core.services import accounts, consult_settings, consultation, drug_catalogue, prescriptions
 from opsctl.http.app import create_app
 from opsctl.wiring import Container
 from tests.support.clinic import ADMIN, OPS, Clinic, build_clinic
@@ -40,6 +43,9 @@ class World:
     # Orders in the state an endpoint needs, made through the services.
     def order(self, state: str) -> str:
         c, k = self.c, self.clinic
+        if state == "rx_pending":
+            return prescriptions.issue_prescription(c.uow(), k.doctor_a, c.his, prescriptions.NewPrescription(
+                self.order("in_progress"), ("I10",), (prescriptions.NewItem("XY001", 1, 7, "每日一次"),))).public_id
         created = consultation.create_consultation(c.uow(), k.patient, c.payments, self.service, QUESTION)
         oid = created.consultation.public_id
         if state == "created":
@@ -77,6 +83,16 @@ def world(container: Container) -> Iterator[World]:
                                  ("other_doctor", "dr.c"))}
     tokens["admin"] = _staff_token(container, "adm.x", Role.ADMIN, None)  # type: ignore[arg-type]
     tokens["pharmacist"] = _staff_token(container, "ph.x", Role.PHARMACIST, "主管药师")
+    drug_catalogue.import_catalogue(container.uow(), ADMIN, [(2, {
+        "药品编码": "XY001", "通用名": "苯磺酸氨氯地平片", "规格": "5mg*28片", "剂型": "片剂", "单位": "盒",
+        "价格(元)": "27.5", "类别": "西药"})], source="t.xlsx")
+    with container.uow() as uow:
+        uow.session.add(HisVisitRow(
+            visit_no="MZ1", visited_at=datetime(2026, 9, 1, tzinfo=UTC), visit_type="outpatient",
+            patient_id=uow.session.scalar(select(PatientRow.id).where(PatientRow.public_id == clinic.patient.patient_id)),
+            department_id=uow.session.scalar(select(DepartmentRow.id).where(DepartmentRow.code == "CARD")),
+            diagnoses=[{"icd10": "I10", "name": "原发性高血压"}]))
+        uow.commit()
     service = consult_settings.configure_service(container.uow(), OPS, consult_settings.ServiceSettings(
         kind=ServiceKind.DEPARTMENT, price_fen=1500, department_code="CARD")).public_id
     with TestClient(create_app(container.settings, container)) as client:
@@ -90,7 +106,11 @@ def _attachment_path(w: World, oid: str) -> str:
 
 C = "/api/v1/consultations"
 # (name, method, state of the order, path (oid → path), request kwargs, roles let in)
-MATRIX: list[tuple[str, str, str, Callable[[World, str], str], dict[str, object], set[str]]] = [
+P = "/api/v1/prescriptions"
+RX_BODY = {"diagnosis_codes": ["I10"], "items": [{"drug_code": "XY001", "quantity": 1, "days_supply": 7,
+                                                  "usage": "每日一次"}]}
+ALL = {"owner", "other_patient", "doctor", "other_doctor", "admin", "pharmacist"}
+MATRIX: list[tuple[str, str, str, Callable[[World, str], str], Any, set[str]]] = [
     ("services", "GET", "-", lambda w, o: "/api/v1/consult-services", {},
      {"owner", "other_patient", "doctor", "other_doctor", "admin", "pharmacist"}),
     ("configure", "PUT", "-", lambda w, o: "/api/v1/consult-services",
@@ -115,6 +135,17 @@ MATRIX: list[tuple[str, str, str, Callable[[World, str], str], dict[str, object]
     ("refund", "POST", "waiting", lambda w, o: f"{C}/{o}/refunds", {"json": {"reason": "投诉"}}, {"admin"}),
     ("refunds", "GET", "-", lambda w, o: "/api/v1/consult-refunds", {}, {"admin"}),
     ("statistics", "GET", "-", lambda w, o: "/api/v1/consult-statistics", {}, {"admin"}),
+    ("rx_rules", "GET", "-", lambda w, o: "/api/v1/prescription-rules", {}, ALL),
+    ("rx_issue", "POST", "in_progress", lambda w, o: P, lambda w, o: {"json": {**RX_BODY, "consultation_id": o}},
+     {"doctor"}),
+    ("rx_revise", "PUT", "rx_pending", lambda w, o: f"{P}/{o}",
+     lambda w, o: {"json": {**RX_BODY, "consultation_id": "con_x"}}, {"doctor"}),
+    ("rx_list", "GET", "-", lambda w, o: P, {}, {"admin", "pharmacist"}),
+    ("rx_queue", "GET", "-", lambda w, o: "/api/v1/pharmacist/review-queue", {}, {"pharmacist"}),
+    ("rx_detail", "GET", "rx_pending", lambda w, o: f"{P}/{o}", {}, {"owner", "doctor", "admin", "pharmacist"}),
+    ("rx_review", "POST", "rx_pending", lambda w, o: f"{P}/{o}/review", {"json": {"approve": True}}, {"pharmacist"}),
+    ("rx_void", "POST", "rx_pending", lambda w, o: f"{P}/{o}/void", {"json": {"reason": "改线下"}},
+     {"doctor", "admin"}),
 ]
 
 
@@ -126,7 +157,8 @@ def test_role_endpoint_matrix(world: World) -> None:
     for name, method, state, path, kwargs, allowed in MATRIX:
         for role in ROLES:
             oid = world.order(state) if state != "-" else ""
-            response = world.call(role, method, path(world, oid), **kwargs)
+            response = world.call(role, method, path(world, oid),
+                                  **(kwargs(world, oid) if callable(kwargs) else kwargs))
             expected = {401} if role == "anonymous" else ({403} if role not in allowed else None)
             ok = response.status_code in expected if expected else response.status_code not in (401, 403)
             if not ok:

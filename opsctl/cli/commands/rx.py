@@ -9,8 +9,9 @@ import typer
 
 from clinical_core.adapters.drug_excel import read_catalogue
 from clinical_core.domain.drug_catalogue import CatalogueRejected
+from clinical_core.domain.prescription import RxStatus
 from clinical_core.domain.prescription_rules import RULES
-from clinical_core.services import drug_catalogue
+from clinical_core.services import drug_catalogue, prescriptions
 from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, render
 from opsctl.cli.state import container, operator
 
@@ -56,3 +57,27 @@ def catalogue_import(
         raise
     render([result], [("rows", "行数"), ("created", "新增"), ("updated", "更新")], choose(fmt, as_json),
            title="药品目录已导入")
+
+
+@app.command("list")
+def list_(
+    status: Annotated[RxStatus | None, typer.Option(help="pending_review、approved、rejected、voided")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="最多显示条数")] = 50,
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """列出处方（不含患者姓名；药品与诊断用于审核与追溯）。
+
+    示例：opsctl rx list --status pending_review --json
+    """
+    rows = prescriptions.list_prescriptions(container().uow(), operator(), status=status, limit=limit)
+    render([{**_plain(r), "drugs": "、".join(i.generic_name for i in r.items),
+             "review_count": len(r.reviews)} for r in rows],
+           [("public_id", "处方"), ("status", "状态代码"), ("status_label", "状态"), ("version", "版本"),
+            ("doctor_name", "医生"), ("diagnoses", "诊断"), ("drugs", "药品"), ("warnings", "提示"),
+            ("review_count", "审核次数"), ("issued_at", "开具时间"), ("consultation_id", "咨询")],
+           choose(fmt, as_json), title="处方")
+
+
+def _plain(row: object) -> dict[str, object]:
+    return {k: getattr(row, k) for k in row.__dataclass_fields__}  # type: ignore[attr-defined]

@@ -1,0 +1,107 @@
+"""处方与审方 over HTTP: doctors issue, revise and void; pharmacists review;
+patients read their own. Roles, ownership and every rule are the services'."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from clinical_core.api.security import PrincipalDep, UowDep
+from clinical_core.domain.prescription import RejectReason, RxStatus
+from clinical_core.domain.prescription_rules import RULES
+from clinical_core.ports.his import HisPort
+from clinical_core.services import prescriptions as service
+
+router = APIRouter(prefix="/api/v1", tags=["prescriptions"])
+
+
+def _his(request: Request) -> Any:
+    return request.app.state.his
+
+
+HisDep = Annotated[HisPort, Depends(_his)]
+View = service.PrescriptionView
+
+
+class ItemIn(BaseModel):
+    drug_code: str = Field(max_length=30)
+    quantity: int
+    days_supply: int
+    usage: str = Field(max_length=200)
+
+
+class PrescriptionIn(BaseModel):
+    consultation_id: str = Field(max_length=40)
+    diagnosis_codes: list[str] = Field(max_length=10)
+    items: list[ItemIn] = Field(max_length=20)
+    valid_days: int = 1
+    long_term_reason: str | None = Field(default=None, max_length=200)
+    guardian_present: bool = False
+
+    def command(self) -> service.NewPrescription:
+        return service.NewPrescription(
+            consultation_id=self.consultation_id, diagnosis_codes=tuple(self.diagnosis_codes),
+            items=tuple(service.NewItem(i.drug_code, i.quantity, i.days_supply, i.usage) for i in self.items),
+            valid_days=self.valid_days, long_term_reason=self.long_term_reason,
+            guardian_present=self.guardian_present)
+
+
+class ReviewIn(BaseModel):
+    approve: bool
+    reasons: list[RejectReason] = []
+    comment: str | None = Field(default=None, max_length=500)
+
+
+class VoidIn(BaseModel):
+    reason: str = Field(max_length=200)
+
+
+class RuleOut(BaseModel):
+    code: str
+    severity: str
+    title: str
+    source: str
+
+
+@router.get("/prescription-rules", response_model=list[RuleOut], summary="处方规则（编码、级别、出处）")
+def rules(principal: PrincipalDep) -> list[RuleOut]:
+    del principal  # any signed-in caller may read the rules
+    return [RuleOut(code=r.code, severity=r.severity.value, title=r.title, source=r.source) for r in RULES]
+
+
+@router.post("/prescriptions", response_model=View, status_code=201, summary="开具处方（医生，复诊咨询内）")
+def issue(body: PrescriptionIn, principal: PrincipalDep, uow: UowDep, his: HisDep) -> View:
+    return service.issue_prescription(uow, principal, his, body.command())
+
+
+@router.put("/prescriptions/{rx_id}", response_model=View, summary="修改被驳回的处方并重新提交审核")
+def revise(rx_id: str, body: PrescriptionIn, principal: PrincipalDep, uow: UowDep, his: HisDep) -> View:
+    return service.revise_prescription(uow, principal, his, rx_id, body.command())
+
+
+@router.get("/prescriptions", response_model=list[View], summary="处方列表（药师、管理员）")
+def list_(principal: PrincipalDep, uow: UowDep, status: RxStatus | None = None) -> list[View]:
+    return service.list_prescriptions(uow, principal, status=status)
+
+
+@router.get("/pharmacist/review-queue", response_model=list[View], summary="审方队列（药师）")
+def queue(principal: PrincipalDep, uow: UowDep) -> list[View]:
+    return service.review_queue(uow, principal)
+
+
+@router.get("/prescriptions/{rx_id}", response_model=View, summary="处方详情（患者本人、开方医生、药师、管理员）")
+def detail(rx_id: str, principal: PrincipalDep, uow: UowDep) -> View:
+    return service.get_prescription(uow, principal, rx_id)
+
+
+@router.post("/prescriptions/{rx_id}/review", response_model=View, summary="审方：通过或驳回（药师）")
+def review(rx_id: str, body: ReviewIn, principal: PrincipalDep, uow: UowDep) -> View:
+    return service.review_prescription(uow, principal, rx_id, approve=body.approve, reasons=tuple(body.reasons),
+                                       comment=body.comment)
+
+
+@router.post("/prescriptions/{rx_id}/void", response_model=View, summary="作废处方（开方医生、管理员）")
+def void(rx_id: str, body: VoidIn, principal: PrincipalDep, uow: UowDep) -> View:
+    return service.void_prescription(uow, principal, rx_id, body.reason)
