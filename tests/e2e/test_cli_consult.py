@@ -83,3 +83,13 @@ def test_expire_closes_what_nobody_answered(env: Path) -> None:
     assert "超时关闭 1 单" in result.stderr
     closed = json.loads(run("consult", "orders", "--status", "closed", "--json").stdout)
     assert closed[0]["close_reason"] == "unanswered"
+
+
+@pytest.mark.slow
+def test_demo_run_drives_consultations_and_prescriptions(env: Path) -> None:
+    result = run("demo", "run", "--patients", "300", "--days", "4", "--seed", "3", "--until", "2026-10-31", "--json")
+    summary = {row["metric"]: row for row in json.loads(result.stdout)}
+    assert summary["在线咨询订单"]["value"] > 0 and summary["咨询完成"]["value"] > 0
+    assert summary["咨询收支"]["value"].startswith("¥")
+    assert summary["药师审方"]["value"] > 0 and "无自动通过" in summary["药师审方"]["note"]
+    assert summary["API 鉴权检查"]["value"] == "通过"
