@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from clinical_core.adapters.attachments import FileAttachmentStore
 from clinical_core.adapters.his_fake import FakeHis
+from clinical_core.adapters.internal_ca import InternalCa
 from clinical_core.adapters.payment_sandbox import SandboxPaymentGateway
 from clinical_core.adapters.privacy_number_sandbox import SandboxPrivacyNumbers
 from clinical_core.adapters.vault import AesGcmVault, decode_master_key, generate_master_key
@@ -52,6 +53,10 @@ class Container:
     @cached_property
     def his(self) -> FakeHis:
         return FakeHis(self.engine)
+
+    @cached_property
+    def signer(self) -> InternalCa:
+        return InternalCa(self.settings.data_dir / "ca")
 
     @cached_property
     def privacy_numbers(self) -> SandboxPrivacyNumbers:

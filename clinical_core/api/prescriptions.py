@@ -12,6 +12,7 @@ from clinical_core.api.security import PrincipalDep, UowDep
 from clinical_core.domain.prescription import RejectReason, RxStatus
 from clinical_core.domain.prescription_rules import RULES
 from clinical_core.ports.his import HisPort
+from clinical_core.ports.signer import Signer
 from clinical_core.services import prescriptions as service
 
 router = APIRouter(prefix="/api/v1", tags=["prescriptions"])
@@ -21,7 +22,12 @@ def _his(request: Request) -> Any:
     return request.app.state.his
 
 
+def _signer(request: Request) -> Any:
+    return request.app.state.signer
+
+
 HisDep = Annotated[HisPort, Depends(_his)]
+SignerDep = Annotated[Signer, Depends(_signer)]
 View = service.PrescriptionView
 
 
@@ -72,13 +78,14 @@ def rules(principal: PrincipalDep) -> list[RuleOut]:
 
 
 @router.post("/prescriptions", response_model=View, status_code=201, summary="开具处方（医生，复诊咨询内）")
-def issue(body: PrescriptionIn, principal: PrincipalDep, uow: UowDep, his: HisDep) -> View:
-    return service.issue_prescription(uow, principal, his, body.command())
+def issue(body: PrescriptionIn, principal: PrincipalDep, uow: UowDep, his: HisDep, signer: SignerDep) -> View:
+    return service.issue_prescription(uow, principal, his, signer, body.command())
 
 
 @router.put("/prescriptions/{rx_id}", response_model=View, summary="修改被驳回的处方并重新提交审核")
-def revise(rx_id: str, body: PrescriptionIn, principal: PrincipalDep, uow: UowDep, his: HisDep) -> View:
-    return service.revise_prescription(uow, principal, his, rx_id, body.command())
+def revise(rx_id: str, body: PrescriptionIn, principal: PrincipalDep, uow: UowDep, his: HisDep,
+           signer: SignerDep) -> View:
+    return service.revise_prescription(uow, principal, his, signer, rx_id, body.command())
 
 
 @router.get("/prescriptions", response_model=list[View], summary="处方列表（药师、管理员）")
@@ -97,8 +104,8 @@ def detail(rx_id: str, principal: PrincipalDep, uow: UowDep) -> View:
 
 
 @router.post("/prescriptions/{rx_id}/review", response_model=View, summary="审方：通过或驳回（药师）")
-def review(rx_id: str, body: ReviewIn, principal: PrincipalDep, uow: UowDep) -> View:
-    return service.review_prescription(uow, principal, rx_id, approve=body.approve, reasons=tuple(body.reasons),
+def review(rx_id: str, body: ReviewIn, principal: PrincipalDep, uow: UowDep, signer: SignerDep) -> View:
+    return service.review_prescription(uow, principal, signer, rx_id, approve=body.approve, reasons=tuple(body.reasons),
                                        comment=body.comment)
 
 

@@ -99,3 +99,17 @@ def check_rejection(reasons: tuple[RejectReason, ...], comment: str | None) -> N
         raise InvalidInput("选择「其他」时须填写说明", field="comment")
     if comment is not None and len(comment) > 500:
         raise InvalidInput("审方意见最多 500 字", field="comment")
+
+
+def canonical_form(header: dict[str, object], items: list[dict[str, object]]) -> bytes:
+    """处方规范化表示: what the doctor signs. Sorted keys, no whitespace, UTF-8, so
+    the same prescription always gives the same bytes and any change gives others."""
+    import json
+
+    return json.dumps({"prescription": header, "items": items}, ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":")).encode()
+
+
+def countersign_form(canonical: bytes, doctor_signature: bytes) -> bytes:
+    """What the pharmacist signs on approval: the prescription and the doctor's signature."""
+    return canonical + b"\n" + b"approved-by-pharmacist\n" + doctor_signature

@@ -61,3 +61,30 @@ class PrescriptionReviewRow(PublicIdMixin, Base):
     reasons: Mapped[list[str]] = mapped_column(JsonType)
     comment: Mapped[str | None] = mapped_column(Text)
     reviewed_at: Mapped[datetime]
+
+
+class StaffCertificateRow(PublicIdMixin, Base):
+    """医务人员数字证书 issued by the hospital CA (the certificate is public; the key is not stored here)."""
+
+    __tablename__ = "staff_certificates"
+    staff_id: Mapped[int] = mapped_column(fk("staff.id"), index=True)
+    serial: Mapped[str] = mapped_column(String(64), unique=True)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime]
+    issued_at: Mapped[datetime]
+    superseded_at: Mapped[datetime | None]
+
+
+class PrescriptionSignatureRow(IdMixin, Base):
+    """处方签名: the doctor signs each version's canonical form; the pharmacist countersigns an approval."""
+
+    __tablename__ = "prescription_signatures"
+    prescription_id: Mapped[int] = mapped_column(fk("prescriptions.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(20))  # doctor | pharmacist
+    staff_id: Mapped[int] = mapped_column(fk("staff.id"))
+    certificate_id: Mapped[int] = mapped_column(fk("staff_certificates.id"))
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of what was signed
+    signature: Mapped[str] = mapped_column(Text)  # base64
+    signed_at: Mapped[datetime]

@@ -21,6 +21,7 @@ from clinical_core.domain.errors import Forbidden, InvalidInput, NotFound
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.prescription import (
     RejectReason,
+    countersign_form,
     RxAction,
     RxStatus,
     check_rejection,
@@ -35,7 +36,9 @@ from clinical_core.persistence.models import DrugRow, PatientRow, StaffRow
 from clinical_core.persistence.prescription import PrescriptionItemRow, PrescriptionReviewRow, PrescriptionRow
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.ports.his import HisPort
+from clinical_core.ports.signer import Signer
 from clinical_core.services import audit
+from clinical_core.services.signatures import canonical_of, doctor_signature_in_tx, sign_in_tx
 from clinical_core.services.organisation import qualification_of
 
 MAX_QUANTITY = 100
@@ -193,13 +196,15 @@ def _encounter(uow: UnitOfWork, doctor: StaffRow, consultation_id: str) -> Consu
     return consultation
 
 
-def issue_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, cmd: NewPrescription) -> PrescriptionView:
-    """开具处方 → 待审核."""
+def issue_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, signer: Signer,
+                       cmd: NewPrescription) -> PrescriptionView:
+    """开具处方 → signed by the doctor (R03) → 待审核."""
     ensure_role(principal, {Role.DOCTOR})
     with uow:
         doctor = _me(uow, principal)
         consultation = _encounter(uow, doctor, cmd.consultation_id)
         row = _apply(uow, his, doctor, consultation, cmd, None)
+        sign_in_tx(uow, signer, row, doctor, "doctor", canonical_of(uow, row))
         audit.record(uow, principal.actor, "prescription.issue", "prescription", row.public_id,
                      consultation=cmd.consultation_id, items=len(cmd.items),
                      warnings=[w["code"] for w in row.warnings])
@@ -208,9 +213,9 @@ def issue_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, cmd:
     return view
 
 
-def revise_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, rx_id: str,
+def revise_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, signer: Signer, rx_id: str,
                         cmd: NewPrescription) -> PrescriptionView:
-    """R35: the prescriber revises a rejected prescription; it goes back to review."""
+    """R35: the prescriber revises (and re-signs) a rejected prescription; it goes back to review."""
     ensure_role(principal, {Role.DOCTOR})
     with uow:
         doctor = _me(uow, principal)
@@ -223,6 +228,7 @@ def revise_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, rx_
         if consultation.public_id != cmd.consultation_id:
             raise InvalidInput("修改处方不能更换咨询", field="consultation_id")
         _apply(uow, his, doctor, consultation, cmd, row)
+        sign_in_tx(uow, signer, row, doctor, "doctor", canonical_of(uow, row))
         _move(uow, row, RxAction.REVISE, principal.actor)
         view = _view(uow, row)
         uow.commit()
@@ -239,7 +245,7 @@ def review_queue(uow: UnitOfWork, principal: Principal, *, limit: int = 50) -> l
 
 
 def review_prescription(
-    uow: UnitOfWork, principal: Principal, rx_id: str, *, approve: bool,
+    uow: UnitOfWork, principal: Principal, signer: Signer, rx_id: str, *, approve: bool,
     reasons: tuple[RejectReason, ...] = (), comment: str | None = None,
 ) -> PrescriptionView:
     """审核: a qualified pharmacist (R33) approves, or rejects with reasons (R35). The row is locked,
@@ -252,7 +258,12 @@ def review_prescription(
         ensure_may_review_online(qualification_of(pharmacist), local_date(uow.clock.now()))
         row = _load(uow, rx_id)
         action = RxAction.APPROVE if approve else RxAction.REJECT
+        rx_transition(row.public_id, RxStatus(row.status), action)
+        doctor_signature = doctor_signature_in_tx(uow, signer, row)  # R41: changed after signing → blocked
         _move(uow, row, action, principal.actor, reasons=[r.value for r in reasons])
+        if approve:  # R23/R37: the pharmacist countersigns the approval
+            sign_in_tx(uow, signer, row, pharmacist, "pharmacist",
+                       countersign_form(canonical_of(uow, row), doctor_signature))
         now = uow.clock.now()
         row.reviewed_at = now
         uow.session.add(PrescriptionReviewRow(

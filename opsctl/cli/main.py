@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from opsctl import __version__
-from opsctl.cli.commands import audit, config, consult, db, demo, org, patients, rx, serve, users
+from opsctl.cli.commands import audit, ca, config, consult, db, demo, org, patients, rx, serve, users
 from opsctl.cli.errors import OpsctlGroup
 from opsctl.cli.state import state
 
@@ -58,6 +58,8 @@ app.add_typer(org.app, name="org")
 app.add_typer(audit.app, name="audit")
 app.add_typer(consult.app, name="consult")
 app.add_typer(rx.app, name="rx")
+app.add_typer(ca.app, name="ca")
+app.add_typer(ca.staff_app, name="staff")
 app.command("serve")(serve.serve)
 
 

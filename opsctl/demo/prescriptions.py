@@ -22,7 +22,7 @@ from clinical_core.domain.prescription import RejectReason, ensure_may_review_on
 from clinical_core.domain.staff import Role, ensure_may_prescribe
 from clinical_core.domain.time import SHANGHAI, local_date
 from clinical_core.persistence import models as m
-from clinical_core.services import consult_settings, consultation, prescriptions
+from clinical_core.services import consult_settings, consultation, prescriptions, signatures
 from clinical_core.services.consult_settings import ServiceSettings
 from clinical_core.services.organisation import qualification_of
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from opsctl.demo.run import DemoContext
 
 OPERATOR = Principal(account_id="demo:operations", username="demo", role=Role.OPERATIONS)
+ADMIN = Principal(account_id="demo:admin", username="demo-admin", role=Role.ADMIN)
 USAGE = "每日一次，每次 1 片，口服"
 
 
@@ -63,6 +64,10 @@ def step_prescriptions(ctx: DemoContext) -> None:
     if dept is None or not reviewers or not ordinary or not visits:
         ctx.add("在线处方", 0, "演示数据中没有足够的有处方权医生、审方药师、药品或就诊记录")
         return
+    if not (c.settings.data_dir / "ca" / "ca.crt").exists():  # the CA outlives demo resets
+        signatures.init_authority(c.uow(), ADMIN, c.signer, "演示医院")
+    for clinician in (*prescribers[dept], *reviewers):
+        signatures.issue_certificate(c.uow(), ADMIN, c.signer, clinician.staff_id or "")
     service = consult_settings.configure_service(c.uow(), OPERATOR, ServiceSettings(
         kind=ServiceKind.DEPARTMENT, price_fen=0, department_code=dept, time_limit_minutes=24 * 60)).public_id
     diagnoses = {pid: [d["icd10"] for d in dx] for pid, dx in visits}
@@ -91,7 +96,7 @@ def step_prescriptions(ctx: DemoContext) -> None:
                 items = (prescriptions.NewItem(items[0].drug_code, 4, 28, USAGE),)
                 reason = "慢性病病情稳定，长期处方"
             try:
-                prescriptions.issue_prescription(c.uow(), doctor, c.his, prescriptions.NewPrescription(
+                prescriptions.issue_prescription(c.uow(), doctor, c.his, c.signer, prescriptions.NewPrescription(
                     oid, dx, items, long_term_reason=reason))
                 n["issued"] += 1
             except RuleViolation as refused:
@@ -103,16 +108,16 @@ def step_prescriptions(ctx: DemoContext) -> None:
             for rx in prescriptions.review_queue(c.uow(), rng.choice(reviewers)):
                 pharmacist = rng.choice(reviewers)
                 if rx.version == 1 and rng.random() < 0.15:
-                    prescriptions.review_prescription(c.uow(), pharmacist, rx.public_id, approve=False,
+                    prescriptions.review_prescription(c.uow(), pharmacist, c.signer, rx.public_id, approve=False,
                                                       reasons=(RejectReason.DOSAGE,), comment="请核对用量")
                     n["rejected"] += 1
                     doctor = next(d for d in prescribers[dept] if d.staff_id == rx.doctor_id)
-                    prescriptions.revise_prescription(c.uow(), doctor, c.his, rx.public_id, prescriptions.NewPrescription(
+                    prescriptions.revise_prescription(c.uow(), doctor, c.his, c.signer, rx.public_id, prescriptions.NewPrescription(
                         rx.consultation_id, rx.diagnoses,
                         (prescriptions.NewItem(next(iter(ordinary)), 1, 7, "每日两次，每次 1 片"),)))
                     n["revised"] += 1
                 else:
-                    prescriptions.review_prescription(c.uow(), pharmacist, rx.public_id, approve=True)
+                    prescriptions.review_prescription(c.uow(), pharmacist, c.signer, rx.public_id, approve=True)
                     n["approved"] += 1
         clock.current = day + timedelta(days=1)
     refused = {k.split(":")[1]: v for k, v in n.items() if k.startswith("refused:")}
@@ -120,3 +125,8 @@ def step_prescriptions(ctx: DemoContext) -> None:
                                                    or "无"))
     ctx.add("药师审方", n["approved"] + n["rejected"], f"通过 {n['approved']}，驳回 {n['rejected']}（医生修改后重审 "
             f"{n['revised']}）；无自动通过")
+    approved = prescriptions.list_prescriptions(c.uow(), ADMIN, limit=1_000)
+    checked = [signatures.verify_prescription(c.uow(), ADMIN, c.signer, p.public_id)
+               for p in approved[:20] if p.status == "approved"]
+    ok = sum(all(x.valid for x in checks if x.version == max(y.version for y in checks)) for checks in checked)
+    ctx.add("处方签名验证", f"{ok}/{len(checked)}", "医生签名 + 药师复核签名（内部 CA，X.509）")

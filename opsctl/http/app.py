@@ -21,7 +21,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.state.container = container
     app.state.uow_factory = container.uow
     # Ports of the outside world, created on first use.
-    for port in ("payments", "attachments", "his", "privacy_numbers"):
+    for port in ("payments", "attachments", "his", "privacy_numbers", "signer"):
         setattr(app.state, port, _Lazy(container, port))
     problems.install(app)
 

@@ -109,3 +109,49 @@ def test_rx_list_is_empty_then_filters(env: Path) -> None:
     assert json.loads(run("rx", "list", "--json").stdout) == []
     assert json.loads(run("rx", "list", "--status", "approved", "--json").stdout) == []
     run("rx", "list", "--status", "nonsense", expect=2)
+
+
+def test_ca_init_issue_cert_and_verify(env: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from clinical_core.domain.consultation import MessageKind, ServiceKind
+    from clinical_core.persistence.models import DepartmentRow, HisVisitRow, PatientRow
+    from clinical_core.persistence.prescription import PrescriptionItemRow
+    from clinical_core.services import consult_settings, consultation, drug_catalogue, prescriptions
+    from tests.support.clinic import ADMIN, OPS, build_clinic
+
+    assert "ca.crt" in run("ca", "init", "--organisation", "测试医院").stdout
+    assert "已存在" in run("ca", "init", "--organisation", "测试医院", expect=5).stderr
+    c = Container(load_settings())
+    clinic = build_clinic(c)
+    cert = json.loads(run("staff", "issue-cert", clinic.doctor_a.staff_id or "", "--json").stdout)[0]
+    assert cert["staff_id"] == clinic.doctor_a.staff_id and cert["serial"]
+    run("staff", "issue-cert", "stf_missing", expect=4)
+    drug_catalogue.import_catalogue(c.uow(), ADMIN, [(2, {"药品编码": "XY001", "通用名": "氨氯地平片", "规格": "5mg",
+                                                         "剂型": "片剂", "单位": "盒", "价格(元)": "1", "类别": "西药"})],
+                                    source="t.xlsx")
+    with c.uow() as uow:
+        uow.session.add(HisVisitRow(
+            visit_no="MZ1", visited_at=datetime(2026, 9, 1, tzinfo=UTC), visit_type="outpatient",
+            patient_id=uow.session.scalar(select(PatientRow.id).where(PatientRow.public_id == clinic.patient.patient_id)),
+            department_id=uow.session.scalar(select(DepartmentRow.id).where(DepartmentRow.code == "CARD")),
+            diagnoses=[{"icd10": "I10", "name": "原发性高血压"}]))
+        uow.commit()
+    svc = consult_settings.configure_service(c.uow(), OPS, consult_settings.ServiceSettings(
+        kind=ServiceKind.DEPARTMENT, price_fen=0, department_code="CARD")).public_id
+    oid = consultation.create_consultation(c.uow(), clinic.patient, c.payments, svc, "高血压复诊开药").consultation.public_id
+    consultation.claim_consultation(c.uow(), clinic.doctor_a, oid)
+    consultation.post_message(c.uow(), clinic.doctor_a, c.attachments, oid, MessageKind.TEXT, "您好")
+    rx = prescriptions.issue_prescription(c.uow(), clinic.doctor_a, c.his, c.signer, prescriptions.NewPrescription(
+        oid, ("I10",), (prescriptions.NewItem("XY001", 1, 7, "每日一次"),))).public_id
+    checks = json.loads(run("rx", "verify", rx, "--json").stdout)
+    assert [(x["role"], x["valid"]) for x in checks] == [("doctor", True)]
+    assert [r["public_id"] for r in json.loads(run("rx", "list", "--status", "pending_review", "--json").stdout)] == [rx]
+    with c.uow() as uow:
+        uow.session.execute(update(PrescriptionItemRow).values(usage="每日三次"))
+        uow.commit()
+    c.close()
+    tampered = run("rx", "verify", rx, "--json", expect=6)
+    assert json.loads(tampered.stdout)[0]["valid"] is False

@@ -21,7 +21,8 @@ from clinical_core.persistence.models import DepartmentRow, HisVisitRow, Patient
 from clinical_core.services import accounts, consult_settings, consultation, drug_catalogue, prescriptions
 from opsctl.http.app import create_app
 from opsctl.wiring import Container
-from tests.support.clinic import ADMIN, OPS, Clinic, build_clinic
+from tests.support.clinic import ADMIN, OPS, Clinic, build_clinic, certify
+from clinical_core.domain.access import Principal
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64
 QUESTION = "胸闷一周，活动后加重，想咨询"
@@ -44,7 +45,7 @@ class World:
     def order(self, state: str) -> str:
         c, k = self.c, self.clinic
         if state == "rx_pending":
-            return prescriptions.issue_prescription(c.uow(), k.doctor_a, c.his, prescriptions.NewPrescription(
+            return prescriptions.issue_prescription(c.uow(), k.doctor_a, c.his, c.signer, prescriptions.NewPrescription(
                 self.order("in_progress"), ("I10",), (prescriptions.NewItem("XY001", 1, 7, "每日一次"),))).public_id
         created = consultation.create_consultation(c.uow(), k.patient, c.payments, self.service, QUESTION)
         oid = created.consultation.public_id
@@ -83,6 +84,9 @@ def world(container: Container) -> Iterator[World]:
                                  ("other_doctor", "dr.c"))}
     tokens["admin"] = _staff_token(container, "adm.x", Role.ADMIN, None)  # type: ignore[arg-type]
     tokens["pharmacist"] = _staff_token(container, "ph.x", Role.PHARMACIST, "主管药师")
+    pharmacist = [a for a in accounts.list_accounts(container.uow(), ADMIN) if a.username == "ph.x"][0]
+    certify(container, clinic.doctor_a, Principal(pharmacist.public_id, "ph.x", Role.PHARMACIST,
+                                                  staff_id=pharmacist.staff_id))
     drug_catalogue.import_catalogue(container.uow(), ADMIN, [(2, {
         "药品编码": "XY001", "通用名": "苯磺酸氨氯地平片", "规格": "5mg*28片", "剂型": "片剂", "单位": "盒",
         "价格(元)": "27.5", "类别": "西药"})], source="t.xlsx")

@@ -57,3 +57,13 @@ def build_clinic(c: Container) -> Clinic:
         patient=_patient(c, "pt.zhang", "张伟", "11010519491231002X", "13812345678"),
         other_patient=_patient(c, "pt.wang", "王芳", "44030519900101123X", "13912345678"),
     )
+
+
+def certify(c: Container, *staff: Principal) -> None:
+    """The hospital CA (once) and a signing certificate for each clinician."""
+    from clinical_core.services import signatures
+
+    if not (c.settings.data_dir / "ca" / "ca.crt").exists():
+        signatures.init_authority(c.uow(), ADMIN, c.signer, "测试医院")
+    for p in staff:
+        signatures.issue_certificate(c.uow(), ADMIN, c.signer, p.staff_id or "")

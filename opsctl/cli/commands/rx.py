@@ -11,7 +11,7 @@ from clinical_core.adapters.drug_excel import read_catalogue
 from clinical_core.domain.drug_catalogue import CatalogueRejected
 from clinical_core.domain.prescription import RxStatus
 from clinical_core.domain.prescription_rules import RULES
-from clinical_core.services import drug_catalogue, prescriptions
+from clinical_core.services import drug_catalogue, prescriptions, signatures
 from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, render
 from opsctl.cli.state import container, operator
 
@@ -81,3 +81,23 @@ def list_(
 
 def _plain(row: object) -> dict[str, object]:
     return {k: getattr(row, k) for k in row.__dataclass_fields__}  # type: ignore[attr-defined]
+
+
+@app.command("verify")
+def verify(
+    rx_id: Annotated[str, typer.Argument(help="处方编号（rx_...）")],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """验证处方的签名链：谁在何时签了哪个版本，内容签名后是否被修改（任一无效则退出码 6）。
+
+    示例：opsctl rx verify rx_0123 --json
+    """
+    c = container()
+    checks = signatures.verify_prescription(c.uow(), operator(), c.signer, rx_id)
+    render(checks, [("version", "版本"), ("role", "签名方"), ("name", "姓名"), ("staff_id", "员工"),
+                    ("serial", "证书序列号"), ("signed_at", "签名时间"), ("valid", "有效"), ("detail", "说明")],
+           choose(fmt, as_json), title="处方签名", empty="该处方没有签名")
+    current = max((x.version for x in checks), default=0)
+    if not checks or not all(x.valid for x in checks if x.version == current):
+        raise typer.Exit(6)

@@ -2,7 +2,7 @@
 
 Revision ID: 0002_clinical
 Revises: 0001
-Create Date: 2026-11-26 07:52:57.734966
+Create Date: 2026-11-26 08:01:02.376756
 """
 
 from __future__ import annotations
@@ -43,6 +43,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_consult_services_department_id'), ['department_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_consult_services_doctor_id'), ['doctor_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_consult_services_public_id'), ['public_id'], unique=True)
+
+    op.create_table('staff_certificates',
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('serial', sa.String(length=64), nullable=False),
+    sa.Column('certificate_pem', sa.Text(), nullable=False),
+    sa.Column('not_before', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('not_after', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('issued_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('superseded_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('public_id', sa.String(length=40), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_staff_certificates_staff_id_staff'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_certificates')),
+    sa.UniqueConstraint('serial', name=op.f('uq_staff_certificates_serial'))
+    )
+    with op.batch_alter_table('staff_certificates', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staff_certificates_public_id'), ['public_id'], unique=True)
+        batch_op.create_index(batch_op.f('ix_staff_certificates_staff_id'), ['staff_id'], unique=False)
 
     op.create_table('consult_team_members',
     sa.Column('service_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -242,6 +260,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_prescription_reviews_prescription_id'), ['prescription_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_prescription_reviews_public_id'), ['public_id'], unique=True)
 
+    op.create_table('prescription_signatures',
+    sa.Column('prescription_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('role', sa.String(length=20), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('certificate_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('digest', sa.String(length=64), nullable=False),
+    sa.Column('signature', sa.Text(), nullable=False),
+    sa.Column('signed_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['certificate_id'], ['staff_certificates.id'], name=op.f('fk_prescription_signatures_certificate_id_staff_certificates'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['prescription_id'], ['prescriptions.id'], name=op.f('fk_prescription_signatures_prescription_id_prescriptions'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_prescription_signatures_staff_id_staff'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_prescription_signatures'))
+    )
+    with op.batch_alter_table('prescription_signatures', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_prescription_signatures_prescription_id'), ['prescription_id'], unique=False)
+
     op.create_table('privacy_calls',
     sa.Column('binding_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('caller', sa.String(length=10), nullable=False),
@@ -265,6 +301,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_privacy_calls_binding_id'))
 
     op.drop_table('privacy_calls')
+    with op.batch_alter_table('prescription_signatures', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_prescription_signatures_prescription_id'))
+
+    op.drop_table('prescription_signatures')
     with op.batch_alter_table('prescription_reviews', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_prescription_reviews_public_id'))
         batch_op.drop_index(batch_op.f('ix_prescription_reviews_prescription_id'))
@@ -317,6 +357,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_consult_team_members_staff_id'))
 
     op.drop_table('consult_team_members')
+    with op.batch_alter_table('staff_certificates', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staff_certificates_staff_id'))
+        batch_op.drop_index(batch_op.f('ix_staff_certificates_public_id'))
+
+    op.drop_table('staff_certificates')
     with op.batch_alter_table('consult_services', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consult_services_public_id'))
         batch_op.drop_index(batch_op.f('ix_consult_services_doctor_id'))
