@@ -209,3 +209,10 @@ def test_a_consultation_over_http(world: World) -> None:
     assert w.call("other_patient", "GET", C).json() == []
 
 
+
+
+def test_openapi_lists_consultation_and_prescription_endpoints(world: World) -> None:
+    paths = set(world.client.get("/openapi.json").json()["paths"])
+    assert {"/api/v1/consultations", "/api/v1/consultations/{consultation_id}/claim", "/api/v1/doctor/todo",
+            "/api/v1/payments/wechat/notify", "/api/v1/prescriptions", "/api/v1/pharmacist/review-queue",
+            "/api/v1/prescription-rules"} <= paths
