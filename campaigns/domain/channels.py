@@ -68,7 +68,9 @@ def scene_from_event_key(event: str, event_key: str | None) -> str | None:
 @dataclass(frozen=True, slots=True)
 class InboundKey:
     """How WeChat's retries of one message or event are recognised: MsgId for messages,
-    FromUserName + CreateTime for events (§1.9)."""
+    FromUserName + CreateTime for events (§1.9). The event name and a job's MsgID are added,
+    because a follow and a template job result can share the sender and the second; a retry
+    repeats all of them."""
 
     value: str
 
@@ -80,4 +82,5 @@ class InboundKey:
         sender, created = fields.get("FromUserName") or "", fields.get("CreateTime") or ""
         if not sender or not created.isdigit():
             raise InvalidInput("回调消息缺少 FromUserName 或 CreateTime")
-        return cls(f"evt:{sender}:{created}")
+        extra = ":".join(x for x in (fields.get("Event") or "", fields.get("MsgID") or "") if x)
+        return cls(f"evt:{sender}:{created}" + (f":{extra}" if extra else ""))

@@ -84,6 +84,10 @@ def test_scenes_and_event_keys() -> None:
 def test_dedupe_key_is_msgid_for_messages_and_sender_time_for_events() -> None:
     assert InboundKey.of({"MsgType": "text", "MsgId": "123", "FromUserName": "o1", "CreateTime": "1"}).value == "msg:123"
     assert InboundKey.of({"MsgType": "event", "FromUserName": "o1", "CreateTime": "99"}).value == "evt:o1:99"
+    follow = {"MsgType": "event", "FromUserName": "o1", "CreateTime": "99", "Event": "subscribe"}
+    job = {**follow, "Event": "TEMPLATESENDJOBFINISH", "MsgID": "7"}
+    assert InboundKey.of(follow).value == "evt:o1:99:subscribe"
+    assert InboundKey.of(job).value == "evt:o1:99:TEMPLATESENDJOBFINISH:7"
     with pytest.raises(InvalidInput):
         InboundKey.of({"MsgType": "event", "FromUserName": "o1"})
 
