@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from opsctl import __version__
-from opsctl.cli.commands import audit, config, db, demo, org, patients, serve, users
+from opsctl.cli.commands import audit, cards, channels, config, db, demo, funnel, org, patients, serve, users, wechat
 from opsctl.cli.errors import OpsctlGroup
 from opsctl.cli.state import state
 
@@ -56,6 +56,10 @@ app.add_typer(users.app, name="users")
 app.add_typer(patients.app, name="patients")
 app.add_typer(org.app, name="org")
 app.add_typer(audit.app, name="audit")
+app.add_typer(wechat.app, name="wechat")
+app.add_typer(channels.app, name="channels")
+app.add_typer(cards.app, name="cards")
+app.add_typer(funnel.app, name="funnel")
 app.command("serve")(serve.serve)
 
 

@@ -1,0 +1,82 @@
+"""Conversion funnels per channel, computed set-wise in SQL (no Python loop over events),
+identically on SQLite and PostgreSQL.
+
+Attribution is first touch: a follower belongs to the channel whose QR scene they followed
+through (``followers.scene``); scenes that no registered channel owns (printed before channels
+were recorded, e.g. the demo's ``qr_pkgcard_202610``) are reported under the scene itself.
+Stages whose modules do not exist yet read 0, with a note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, func, or_, select, union
+
+from campaigns.domain.funnel import StageResult, stages_from_counts
+from campaigns.persistence.models import ChannelRow, FunnelEventRow, QrCodeRow
+from clinical_core.domain.access import Principal, ensure_role
+from clinical_core.domain.staff import Role
+from clinical_core.persistence.models import FollowerRow, PatientRow
+from clinical_core.persistence.uow import UnitOfWork
+
+READERS = frozenset({Role.ADMIN, Role.OPERATIONS})
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelFunnel:
+    channel: str
+    name: str
+    registered_channel: bool  # False: a scene no channel owns
+    stages: list[StageResult]
+
+
+def _attributed_followers(start: datetime, end: datetime) -> Select:
+    channel = func.coalesce(ChannelRow.code, FollowerRow.scene)
+    registered = or_(FollowerRow.patient_id.is_not(None),
+                     select(PatientRow.id).where(PatientRow.openid == FollowerRow.openid).exists())
+    return (select(FollowerRow.openid.label("openid"), channel.label("channel"),
+                   registered.label("registered"))
+            .select_from(FollowerRow)
+            .outerjoin(QrCodeRow, QrCodeRow.scene == FollowerRow.scene)
+            .outerjoin(ChannelRow, ChannelRow.id == QrCodeRow.channel_id)
+            .where(FollowerRow.scene.is_not(None), FollowerRow.subscribed_at >= start, FollowerRow.subscribed_at < end))
+
+
+def _scans(start: datetime, end: datetime) -> Select:
+    channel = func.coalesce(ChannelRow.code, FunnelEventRow.scene)
+    return (select(FunnelEventRow.openid.label("openid"), channel.label("channel"))
+            .select_from(FunnelEventRow).outerjoin(ChannelRow, ChannelRow.id == FunnelEventRow.channel_id)
+            .where(FunnelEventRow.event.in_(("scan", "subscribe")), FunnelEventRow.scene.is_not(None),
+                   FunnelEventRow.at >= start, FunnelEventRow.at < end))
+
+
+def funnel(uow: UnitOfWork, principal: Principal, start: datetime, end: datetime,
+           channel: str | None = None) -> list[ChannelFunnel]:
+    """One funnel per channel (or only ``channel``), for follows and scans in [start, end)."""
+    ensure_role(principal, READERS)
+    followers = _attributed_followers(start, end).subquery("f")
+    scans = _scans(start, end).subquery("s")
+    touched = union(select(followers.c.openid, followers.c.channel),
+                    select(scans.c.openid, scans.c.channel)).subquery("t")
+    scanned_q = select(touched.c.channel, func.count(func.distinct(touched.c.openid)).label("n")).group_by(touched.c.channel)
+    followed_q = (select(followers.c.channel, func.count(func.distinct(followers.c.openid)).label("n"),
+                         func.count(func.distinct(followers.c.openid)).filter(followers.c.registered).label("r"))
+                  .group_by(followers.c.channel))
+    if channel:
+        scanned_q = scanned_q.where(touched.c.channel == channel)
+        followed_q = followed_q.where(followers.c.channel == channel)
+    with uow:
+        counts: dict[str, dict[str, int]] = {}
+        for name, n in uow.session.execute(scanned_q):
+            counts.setdefault(name, {})["scanned"] = int(n)
+        for name, n, r in uow.session.execute(followed_q):
+            counts.setdefault(name, {}).update(followed=int(n), registered=int(r))
+        wanted = list(counts) + ([channel] if channel else [])
+        names = {code: name for code, name in uow.session.execute(
+            select(ChannelRow.code, ChannelRow.name).where(ChannelRow.code.in_(wanted)))} if wanted else {}
+    if channel and channel not in counts:
+        counts[channel] = {}
+    return [ChannelFunnel(code, names.get(code, "未登记的场景值"), code in names, stages_from_counts(c))
+            for code, c in sorted(counts.items(), key=lambda kv: (-kv[1].get("scanned", 0), kv[0]))]
