@@ -39,8 +39,9 @@ def qr_svg(data: str) -> str:
     return segno.make(data, error="m").svg_inline(scale=4, border=2)
 
 
-def qr_png(data: str, path: Path) -> None:
-    segno.make(data, error="m").save(str(path), kind="png", scale=8, border=2)
+def qr_svg_file(data: str, path: Path) -> None:
+    """A standalone SVG file (XML declaration, namespace), for designers and printers."""
+    segno.make(data, error="m").save(str(path), kind="svg", scale=8, border=2)
 
 
 def render_html(hospital: str, batch: str, copy_text: str, cards: Sequence[Card]) -> str:

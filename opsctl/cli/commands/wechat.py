@@ -149,7 +149,7 @@ def qr_create(
 
     示例：opsctl wechat qr create --channel dept-cardio --temporary 30 --out qr/
     """
-    from campaigns.adapters.card_sheet import qr_svg
+    from campaigns.adapters.card_sheet import qr_svg_file
 
     c = container()
     view = channel_service.create_qr(c.uow(), operator(), c.wechat, channel, temporary)
@@ -157,7 +157,7 @@ def qr_create(
         out.mkdir(parents=True, exist_ok=True)
         stem = view.scene.replace(":", "_")
         (out / f"{stem}.png").write_bytes(c.wechat.qrcode_image(view.ticket))
-        (out / f"{stem}.svg").write_text(qr_svg(view.url), encoding="utf-8")
+        qr_svg_file(view.url, out / f"{stem}.svg")
         info(f"图片已导出到 {out}")
     render([view], QR_COLUMNS, choose(fmt, as_json), title="二维码")
 
