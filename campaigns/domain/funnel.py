@@ -50,3 +50,27 @@ def stages_from_counts(counts: dict[str, int]) -> list[StageResult]:
         ))
         previous = count
     return results
+
+
+@dataclass(frozen=True, slots=True)
+class CohortRow:
+    cohort: str  # Monday of the cohort's week (Asia/Shanghai), YYYY-MM-DD
+    size: int
+    retained: list[float | None]  # share still following k weeks later; None: not observed yet
+
+
+def retention_matrix(groups: dict[str, dict[int, int]], observed_weeks: dict[str, int], weeks: int) -> list[CohortRow]:
+    """``groups[cohort][w]``: followers of a cohort who stayed exactly ``w`` whole weeks (still
+    following counts as the weeks observed). Retained at week k: those who stayed ≥ k weeks."""
+    rows: list[CohortRow] = []
+    for cohort in sorted(groups):
+        stayed = groups[cohort]
+        size = sum(stayed.values())
+        retained: list[float | None] = []
+        for k in range(weeks + 1):
+            if k > observed_weeks.get(cohort, 0):
+                retained.append(None)
+            else:
+                retained.append(rate(sum(n for w, n in stayed.items() if w >= k), size))
+        rows.append(CohortRow(cohort, size, retained))
+    return rows

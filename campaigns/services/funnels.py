@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select, union
+from sqlalchemy import ColumnElement, Select, func, literal, or_, select, union
 
-from campaigns.domain.funnel import StageResult, stages_from_counts
+from campaigns.domain.funnel import CohortRow, StageResult, retention_matrix, stages_from_counts
 from campaigns.persistence.models import ChannelRow, FunnelEventRow, QrCodeRow
 from clinical_core.domain.access import Principal, ensure_role
 from clinical_core.domain.staff import Role
@@ -80,3 +80,44 @@ def funnel(uow: UnitOfWork, principal: Principal, start: datetime, end: datetime
         counts[channel] = {}
     return [ChannelFunnel(code, names.get(code, "未登记的场景值"), code in names, stages_from_counts(c))
             for code, c in sorted(counts.items(), key=lambda kv: (-kv[1].get("scanned", 0), kv[0]))]
+
+
+def _days(later: ColumnElement, earlier: ColumnElement, dialect: str) -> ColumnElement:
+    if dialect == "postgresql":
+        return func.extract("epoch", later - earlier) / 86400.0
+    return func.julianday(later) - func.julianday(earlier)
+
+
+def _cohort_week(column: ColumnElement, dialect: str) -> ColumnElement:
+    """Monday (Asia/Shanghai) of the week of an instant, as YYYY-MM-DD, in SQL."""
+    if dialect == "postgresql":
+        return func.to_char(func.date_trunc("week", func.timezone("Asia/Shanghai", column)), "YYYY-MM-DD")
+    return func.date(column, "+8 hours", "-6 days", "weekday 1")
+
+
+def weekly_retention(uow: UnitOfWork, principal: Principal, start: datetime, end: datetime,
+                     channel: str | None = None, weeks: int = 8) -> list[CohortRow]:
+    """Weekly cohorts by follow week × weeks later: the share still following. Grouped in SQL
+    (cohort, whole weeks followed); only the small grouped result is arranged in Python."""
+    ensure_role(principal, READERS)
+    with uow:
+        now = literal(uow.clock.now(), type_=FollowerRow.subscribed_at.type)
+        d = uow.dialect
+        stayed_days = _days(func.coalesce(FollowerRow.unsubscribed_at, now), FollowerRow.subscribed_at, d)
+        stayed = func.floor(stayed_days / 7).label("stayed")
+        cohort = _cohort_week(FollowerRow.subscribed_at, d).label("cohort")
+        query = (select(cohort, stayed, func.count().label("n"))
+                 .select_from(FollowerRow)
+                 .where(FollowerRow.subscribed_at >= start, FollowerRow.subscribed_at < end)
+                 .group_by(cohort, stayed))
+        if channel:
+            query = (query.outerjoin(QrCodeRow, QrCodeRow.scene == FollowerRow.scene)
+                     .outerjoin(ChannelRow, ChannelRow.id == QrCodeRow.channel_id)
+                     .where(func.coalesce(ChannelRow.code, FollowerRow.scene) == channel))
+        first = (select(cohort, func.floor(_days(now, func.min(FollowerRow.subscribed_at), d) / 7))
+                 .where(FollowerRow.subscribed_at >= start, FollowerRow.subscribed_at < end).group_by(cohort))
+        groups: dict[str, dict[int, int]] = {}
+        for name, weeks_followed, n in uow.session.execute(query):
+            groups.setdefault(str(name), {})[int(weeks_followed)] = int(n)
+        observed = {str(name): int(w) for name, w in uow.session.execute(first)}
+    return retention_matrix(groups, observed, weeks)

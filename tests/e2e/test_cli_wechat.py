@@ -74,4 +74,5 @@ def test_channel_qr_cards_and_funnel(opsctl, tmp_path: Path) -> None:  # type: i
     stages = shown["channels"][0]["stages"]
     assert [s["count"] for s in stages] == [0] * 7 and stages[3]["note"]
     assert json.loads(opsctl("wechat", "process", "--json").stdout) == {"processed": 0, "failed": 0}
+    assert json.loads(opsctl("funnel", "retention", "--json").stdout)["cohorts"] == []
     opsctl("wechat", "qr", "create", "--channel", "nope", expect=4)

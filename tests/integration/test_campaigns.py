@@ -158,3 +158,25 @@ def test_funnel_on_a_hand_computed_dataset(container: Container) -> None:
     assert [f.channel for f in only] == ["cards"]
     with container.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(FollowerRow)) == 6
+
+
+def test_weekly_retention_matrix_by_follow_week(container: Container) -> None:
+    """Cohort 2026-10-05 (Mon): a, b, c follow on Tue 10-06 10:00 Shanghai; a leaves after 3 days,
+    b after 8 days, c stays. Cohort 2026-10-12: d follows on 10-13 and stays. Now: 2026-10-28.
+    Week 0: both cohorts 100 %; week 1: 2/3 (b, c) and 1/1; week 2: 1/3 (c) and 1/1;
+    week 3: 1/3 and not yet observed for the second cohort (15 days old)."""
+    container.clock.current = datetime(2026, 10, 28, 2, tzinfo=UTC)
+    tue = datetime(2026, 10, 6, 2, tzinfo=UTC)
+    with container.uow() as uow:
+        uow.session.add_all([
+            FollowerRow(openid="ra", subscribed_at=tue, unsubscribed_at=tue + timedelta(days=3)),
+            FollowerRow(openid="rb", subscribed_at=tue, unsubscribed_at=tue + timedelta(days=8)),
+            FollowerRow(openid="rc", subscribed_at=tue),
+            FollowerRow(openid="rd", subscribed_at=tue + timedelta(days=7)),
+        ])
+        uow.commit()
+    rows = funnels.weekly_retention(container.uow(), OPS, datetime(2026, 10, 1, tzinfo=UTC),
+                                    datetime(2026, 11, 1, tzinfo=UTC), weeks=3)
+    assert [(r.cohort, r.size) for r in rows] == [("2026-10-05", 3), ("2026-10-12", 1)]
+    assert rows[0].retained == [1.0, 0.6667, 0.3333, 0.3333]
+    assert rows[1].retained == [1.0, 1.0, 1.0, None]

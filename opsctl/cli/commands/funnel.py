@@ -50,3 +50,31 @@ def show(
 
 def _pct(value: float | None) -> str:
     return "" if value is None else f"{value:.1%}"
+
+
+@app.command("retention")
+def retention(
+    channel: Annotated[str | None, typer.Option("--channel", help="只看一个渠道（编码或场景值）")] = None,
+    start: DateOpt = None,
+    end: DateOpt = None,
+    weeks: Annotated[int, typer.Option(min=1, max=52, help="观察周数")] = 8,
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """按关注周分组的留存矩阵：每个周队列在第 k 周仍关注的比例（空白表示尚未观察到）。
+
+    示例：opsctl funnel retention --start 2026-09-01 --end 2026-10-31 --weeks 8 --json
+    """
+    c = container()
+    now = c.clock.now()
+    first = (start.date() if start else (now - timedelta(days=56)).astimezone(SHANGHAI).date())
+    last = (end.date() if end else now.astimezone(SHANGHAI).date())
+    lo = datetime.combine(first, time(0), tzinfo=SHANGHAI).astimezone(UTC)
+    hi = datetime.combine(last + timedelta(days=1), time(0), tzinfo=SHANGHAI).astimezone(UTC)
+    rows = service.weekly_retention(c.uow(), operator(), lo, hi, channel, weeks)
+    if choose(fmt, as_json) is Format.json:
+        emit_json({"from": first, "to": last, "weeks": weeks, "cohorts": rows})
+        return
+    columns = [("cohort", "关注周"), ("size", "人数")] + [(f"w{k}", f"第{k}周") for k in range(weeks + 1)]
+    table = [{"cohort": r.cohort, "size": r.size, **{f"w{k}": _pct(v) for k, v in enumerate(r.retained)}} for r in rows]
+    render(table, columns, choose(fmt, as_json), title=f"周留存（{first} 至 {last}）", empty="该时段没有新关注者")
