@@ -68,27 +68,27 @@ def generators(events: int, seconds: str, div: str) -> dict[str, str]:
     openid = "'o' || lpad(CAST(j AS VARCHAR), 27, '0')"
     return {
         "channels": f"""SELECT c AS id, 'chn_' || c AS public_id, 'c' || c AS code, 'department_poster' AS kind,
-            '渠道' || c AS name, {BASE} AS created_at, 'bench' AS created_by FROM generate_series(1, {CHANNELS}) AS t(c)""",
+            '渠道' || c AS name, {BASE} AS created_at, 'bench' AS created_by FROM generate_series(CAST(1 AS BIGINT), {CHANNELS}) AS t(c)""",
         "qr_codes": f"""SELECT q AS id, 'qr_' || q AS public_id, ((q - 1) {div} {CODES_PER_CHANNEL}) + 1 AS channel_id,
             CAST(NULL AS BIGINT) AS batch_id, {scene} AS scene, TRUE AS permanent, 't' || q AS ticket,
             CAST(NULL AS VARCHAR) AS url, CAST(NULL AS TIMESTAMPTZ) AS expires_at, {BASE} AS created_at
-            FROM generate_series(1, {SCENES}) AS t(q)""",
+            FROM generate_series(CAST(1 AS BIGINT), {SCENES}) AS t(q)""",
         "followers": f"""SELECT j AS id, {openid} AS openid, CAST(NULL AS BIGINT) AS patient_id,
             {BASE} + {seconds.format(f"(j * 104729) % 2592000")} AS subscribed_at,
             CAST(NULL AS TIMESTAMPTZ) AS unsubscribed_at,
             CASE WHEN j % 10 = 0 THEN NULL ELSE (SELECT {scene} FROM (SELECT ((j * 7919) % {SCENES}) + 1 AS q) AS s) END AS scene
-            FROM generate_series(1, {followers}) AS t(j)""",
+            FROM generate_series(CAST(1 AS BIGINT), {followers}) AS t(j)""",
         "patients": f"""SELECT j AS id, 'pat_' || j AS public_id, 'x' AS name_enc, 'x' AS phone_enc, 'h' AS phone_hash,
             'x' AS id_card_enc, 'id' || j AS id_card_hash, CAST(NULL AS VARCHAR) AS health_card_enc,
             CAST(NULL AS VARCHAR) AS health_card_hash, CAST(NULL AS VARCHAR) AS address_enc,
             CAST(NULL AS VARCHAR) AS district_code, 'F' AS sex, DATE '1980-01-01' AS birth_date, {openid} AS openid,
-            {BASE} AS created_at FROM generate_series(4, {followers}, 4) AS t(j)""",
+            {BASE} AS created_at FROM generate_series(CAST(4 AS BIGINT), {followers}, 4) AS t(j)""",
         "funnel_events": f"""SELECT i AS id, 'o' || lpad(CAST(((i * 2654435761) % {followers}) + 1 AS VARCHAR), 27, '0') AS openid,
             CASE WHEN i % 3 = 0 THEN 'subscribe' ELSE 'scan' END AS event,
             (SELECT {scene} FROM (SELECT ((i * 31) % {SCENES}) + 1 AS q) AS s) AS scene,
             ((((i * 31) % {SCENES})) {div} {CODES_PER_CHANNEL}) + 1 AS channel_id,
             {BASE} + {seconds.format("(i * 7) % 2592000")} AS at, '{{}}' AS details
-            FROM generate_series(1, {events}) AS t(i)""",
+            FROM generate_series(CAST(1 AS BIGINT), {events}) AS t(i)""",
     }
 
 
