@@ -165,3 +165,27 @@ def test_sandbox_messages_enforce_wechats_rules(container: Container) -> None:
         events = [x for x in sb.pending_events if "JOBFINISH" in x]
         assert any("TEMPLATESENDJOBFINISH" in x for x in events) and any("MASSSENDJOBFINISH" in x for x in events)
         assert any(r.path.endswith("message/custom/send") for r in sb.received)
+
+
+def test_sandbox_answers_raw_http_with_wechats_shapes(container: Container) -> None:
+    import httpx
+
+    with sandbox(container) as server:
+        base = server.base_url
+        assert httpx.get(base + "menu/get").json() == {"errcode": 41001, "errmsg": "缺少 access_token 参数"}
+        assert httpx.get(base + "menu/get", params={"access_token": "forged"}).json()["errcode"] == 40001
+        bad = httpx.get(base + "token", params={"grant_type": "client_credential", "appid": APP_ID, "secret": "x"})
+        assert bad.json()["errcode"] == 40001
+        token = httpx.get(base + "token", params={"grant_type": "client_credential", "appid": APP_ID,
+                                                  "secret": "test-app-secret"}).json()
+        assert token["expires_in"] == 7200 and len(token["access_token"]) >= 100
+        broken = httpx.post(base + "menu/create", params={"access_token": token["access_token"]}, content=b"{no json")
+        assert broken.json()["errcode"] == 47001
+        second = httpx.get(base + "token", params={"grant_type": "client_credential", "appid": APP_ID,
+                                                   "secret": "test-app-secret"}).json()
+        ok = httpx.get(base + "menu/get", params={"access_token": token["access_token"]}).json()
+        assert ok["errcode"] == 46003  # the old token still works for 5 minutes after a new one
+        container.clock.advance(timedelta(minutes=6))
+        assert httpx.get(base + "menu/get", params={"access_token": token["access_token"]}).json()["errcode"] == 42001
+        assert httpx.get(base + "menu/get", params={"access_token": second["access_token"]}).json()["errcode"] == 46003
+        assert [r.path for r in server.wechat.received][:2] == ["/cgi-bin/menu/get", "/cgi-bin/menu/get"]
