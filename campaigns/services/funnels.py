@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, func, literal, or_, select, union
+from sqlalchemy.orm import aliased
 
 from campaigns.domain.funnel import CohortRow, StageResult, retention_matrix, stages_from_counts
 from campaigns.persistence.models import ChannelRow, FunnelEventRow, QrCodeRow
@@ -30,6 +31,7 @@ class ChannelFunnel:
     name: str
     registered_channel: bool  # False: a scene no channel owns
     stages: list[StageResult]
+    median_days_to_register: float | None = None  # follow → real-name registration, registrations after the follow
 
 
 def _attributed_followers(start: datetime, end: datetime) -> Select:
@@ -52,6 +54,33 @@ def _scans(start: datetime, end: datetime) -> Select:
                    FunnelEventRow.at >= start, FunnelEventRow.at < end))
 
 
+def _median_days_to_register(uow: UnitOfWork, start: datetime, end: datetime, channel: str | None) -> dict[str, float]:
+    """Median days from the follow to the patient record, per channel, with window functions
+    (row_number/count over the channel), the same SQL on SQLite and PostgreSQL."""
+    by_openid, by_id = aliased(PatientRow), aliased(PatientRow)
+    registered_at = func.coalesce(by_id.created_at, by_openid.created_at)
+    name = func.coalesce(ChannelRow.code, FollowerRow.scene)
+    delta = _days(registered_at, FollowerRow.subscribed_at, uow.dialect)
+    conversions = (select(name.label("channel"), delta.label("d")).select_from(FollowerRow)
+                   .outerjoin(QrCodeRow, QrCodeRow.scene == FollowerRow.scene)
+                   .outerjoin(ChannelRow, ChannelRow.id == QrCodeRow.channel_id)
+                   .outerjoin(by_openid, by_openid.openid == FollowerRow.openid)
+                   .outerjoin(by_id, by_id.id == FollowerRow.patient_id)
+                   .where(FollowerRow.scene.is_not(None), FollowerRow.subscribed_at >= start,
+                          FollowerRow.subscribed_at < end, registered_at.is_not(None),
+                          registered_at >= FollowerRow.subscribed_at))
+    if channel:
+        conversions = conversions.where(name == channel)
+    c = conversions.subquery("c")
+    ranked = select(c.c.channel, c.c.d,
+                    func.row_number().over(partition_by=c.c.channel, order_by=c.c.d).label("rn"),
+                    func.count().over(partition_by=c.c.channel).label("cnt")).subquery("r")
+    middle = (select(ranked.c.channel, func.avg(ranked.c.d))
+              .where(or_(ranked.c.rn == (ranked.c.cnt + 1) / 2, ranked.c.rn == (ranked.c.cnt + 2) / 2))
+              .group_by(ranked.c.channel))
+    return {str(k): round(float(v), 2) for k, v in uow.session.execute(middle)}
+
+
 def funnel(uow: UnitOfWork, principal: Principal, start: datetime, end: datetime,
            channel: str | None = None) -> list[ChannelFunnel]:
     """One funnel per channel (or only ``channel``), for follows and scans in [start, end)."""
@@ -68,6 +97,7 @@ def funnel(uow: UnitOfWork, principal: Principal, start: datetime, end: datetime
         scanned_q = scanned_q.where(touched.c.channel == channel)
         followed_q = followed_q.where(followers.c.channel == channel)
     with uow:
+        medians = _median_days_to_register(uow, start, end, channel)
         counts: dict[str, dict[str, int]] = {}
         for name, n in uow.session.execute(scanned_q):
             counts.setdefault(name, {})["scanned"] = int(n)
@@ -78,7 +108,8 @@ def funnel(uow: UnitOfWork, principal: Principal, start: datetime, end: datetime
             select(ChannelRow.code, ChannelRow.name).where(ChannelRow.code.in_(wanted)))} if wanted else {}
     if channel and channel not in counts:
         counts[channel] = {}
-    return [ChannelFunnel(code, names.get(code, "未登记的场景值"), code in names, stages_from_counts(c))
+    return [ChannelFunnel(code, names.get(code, "未登记的场景值"), code in names, stages_from_counts(c),
+                          medians.get(code))
             for code, c in sorted(counts.items(), key=lambda kv: (-kv[1].get("scanned", 0), kv[0]))]
 
 

@@ -106,7 +106,7 @@ def _at(day: int, hour: int = 2) -> datetime:
 def test_funnel_on_a_hand_computed_dataset(container: Container) -> None:
     """Channel poster (scene ch:poster:1): openids a, b, c scanned; a and b followed through it,
     c only scanned (already a follower from elsewhere); a registered as a patient (patients.openid),
-    b not. Channel cards: d followed through pc:cards:00001 and is bound (followers.patient_id).
+    b not (a's record is created 2 days after the follow). Channel cards: d followed through pc:cards:00001 and is bound (followers.patient_id).
     An unregistered scene qr_old: e followed. f followed through the poster but outside the window.
     Expected, window 2026-10-01..10-31:
       poster: scanned 3 (a, b, c), followed 2, registered 1
@@ -123,7 +123,7 @@ def test_funnel_on_a_hand_computed_dataset(container: Container) -> None:
         cards_id = uow.session.scalar(select(QrCodeRow.channel_id).where(QrCodeRow.scene == "pc:cards:00001"))
         patient = dict(name_enc="x", phone_enc="x", phone_hash="h", id_card_enc="x", sex="F",
                        birth_date=datetime(1980, 1, 1).date(), created_at=_at(1))
-        uow.session.add(PatientRow(public_id="pat_a", id_card_hash="a", openid="oa", **patient))
+        uow.session.add(PatientRow(public_id="pat_a", id_card_hash="a", openid="oa", **{**patient, "created_at": _at(5)}))
         d_patient = PatientRow(public_id="pat_d", id_card_hash="d", **patient)
         uow.session.add(d_patient)
         uow.session.flush()
@@ -154,6 +154,8 @@ def test_funnel_on_a_hand_computed_dataset(container: Container) -> None:
     assert [s.drop_off for s in poster.stages[:3]] == [0, 1, 1]
     assert poster.stages[3].count == 0 and "尚未上线" in poster.stages[3].note
     assert not next(f for f in result if f.channel == "qr_old").registered_channel
+    # a registered 2 days after following; d's patient record predates the follow, so no conversion time
+    assert {f.channel: f.median_days_to_register for f in result} == {"poster": 2.0, "cards": None, "qr_old": None}
     only = funnels.funnel(container.uow(), OPS, _at(1, 0), datetime(2026, 11, 1, tzinfo=UTC), "cards")
     assert [f.channel for f in only] == ["cards"]
     with container.uow() as uow:

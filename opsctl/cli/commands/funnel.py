@@ -16,7 +16,7 @@ app = typer.Typer(help="渠道转化漏斗：扫码 → 关注 → 注册 → �
                   no_args_is_help=True)
 DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])]
 COLUMNS = [("channel", "渠道"), ("label", "阶段"), ("count", "人数"), ("conversion_from_previous", "上一步转化率"),
-           ("conversion_overall", "总转化率"), ("drop_off", "流失"), ("note", "说明")]
+           ("conversion_overall", "总转化率"), ("drop_off", "流失"), ("median", "关注到注册中位天数"), ("note", "说明")]
 
 
 @app.command("show")
@@ -43,7 +43,8 @@ def show(
         return
     rows = [{"channel": f.channel if i == 0 else "", "label": s.label, "count": s.count,
              "conversion_from_previous": _pct(s.conversion_from_previous), "conversion_overall": _pct(s.conversion_overall),
-             "drop_off": s.drop_off, "note": s.note}
+             "drop_off": s.drop_off, "note": s.note,
+             "median": f.median_days_to_register if i == 0 and f.median_days_to_register is not None else ""}
             for f in funnels for i, s in enumerate(f.stages)]
     render(rows, COLUMNS, choose(fmt, as_json), title=f"转化漏斗（{first} 至 {last}）", empty="该时段没有渠道数据")
 
