@@ -11,7 +11,8 @@ follower, and ``events`` rows of ``funnel_events`` (scan/subscribe) over 30 days
 
 * product: ``campaigns.services.funnels.funnel`` on PostgreSQL (a freshly migrated schema,
   loaded, then ANALYZE), the whole call timed (SQL + Python assembly).
-* anchor: the same funnel written once in DuckDB SQL over the same rows exported to Parquet
+  The funnel includes the median days from follow to registration per channel.
+* anchor: the same funnel (its median with DuckDB's ``median``) written once in DuckDB SQL over the same rows exported to Parquet
   (``COPY ... TO 'x.parquet'``), an anchor for set-wise analytics. Parquet writing is not timed.
 
 Both results are compared: the per-channel counts must be identical. PostgreSQL comes from
@@ -82,7 +83,7 @@ def generators(events: int, seconds: str, div: str) -> dict[str, str]:
             'x' AS id_card_enc, 'id' || j AS id_card_hash, CAST(NULL AS VARCHAR) AS health_card_enc,
             CAST(NULL AS VARCHAR) AS health_card_hash, CAST(NULL AS VARCHAR) AS address_enc,
             CAST(NULL AS VARCHAR) AS district_code, 'F' AS sex, DATE '1980-01-01' AS birth_date, {openid} AS openid,
-            {BASE} AS created_at FROM generate_series(CAST(4 AS BIGINT), {followers}, 4) AS t(j)""",
+            {BASE} + {seconds.format("(j * 104729) % 2592000 + (j % 7) * 86400")} AS created_at FROM generate_series(CAST(4 AS BIGINT), {followers}, 4) AS t(j)""",
         "funnel_events": f"""SELECT i AS id, 'o' || lpad(CAST(((i * 2654435761) % {followers}) + 1 AS VARCHAR), 27, '0') AS openid,
             CASE WHEN i % 3 = 0 THEN 'subscribe' ELSE 'scan' END AS event,
             (SELECT {scene} FROM (SELECT ((i * 31) % {SCENES}) + 1 AS q) AS s) AS scene,
@@ -138,9 +139,17 @@ def duckdb_funnel_sql(directory: Path) -> str:
     t AS (SELECT openid, channel FROM f UNION SELECT openid, channel FROM s),
     scanned AS (SELECT channel, count(DISTINCT openid) AS n FROM t GROUP BY channel),
     followed AS (SELECT channel, count(DISTINCT openid) AS n,
-                        count(DISTINCT openid) FILTER (WHERE registered) AS r FROM f GROUP BY channel)
-    SELECT scanned.channel, scanned.n, coalesce(followed.n, 0), coalesce(followed.r, 0)
-    FROM scanned LEFT JOIN followed USING (channel) ORDER BY scanned.channel"""
+                        count(DISTINCT openid) FILTER (WHERE registered) AS r FROM f GROUP BY channel),
+    conv AS (
+        SELECT coalesce(ch.code, fo.scene) AS channel,
+               (epoch(pa.created_at) - epoch(fo.subscribed_at)) / 86400.0 AS d
+        FROM {p['followers']} fo JOIN {p['patients']} pa ON pa.openid = fo.openid
+        LEFT JOIN {p['qr_codes']} q ON q.scene = fo.scene LEFT JOIN {p['channels']} ch ON ch.id = q.channel_id
+        WHERE fo.scene IS NOT NULL AND fo.subscribed_at >= TIMESTAMPTZ '2026-10-01 00:00:00+00'
+          AND fo.subscribed_at < TIMESTAMPTZ '2026-11-01 00:00:00+00' AND pa.created_at >= fo.subscribed_at),
+    med AS (SELECT channel, median(d) AS m FROM conv GROUP BY channel)
+    SELECT scanned.channel, scanned.n, coalesce(followed.n, 0), coalesce(followed.r, 0), med.m
+    FROM scanned LEFT JOIN followed USING (channel) LEFT JOIN med USING (channel) ORDER BY scanned.channel"""
 
 
 def export_parquet(events: int, directory: Path) -> float:
@@ -207,10 +216,14 @@ def main(argv: list[str] | None = None) -> int:
         log("  timing the DuckDB anchor")
         dk_times, dk_rows = timed(lambda: con.execute(sql).fetchall(), args.repeats)
         con.close()
-        product = sorted((f.channel, f.stages[0].count, f.stages[1].count, f.stages[2].count) for f in pg_result)
-        anchor = sorted((str(c), int(n), int(fo), int(r)) for c, n, fo, r in dk_rows)
+        product = sorted((f.channel, f.stages[0].count, f.stages[1].count, f.stages[2].count,
+                          f.median_days_to_register) for f in pg_result)
+        anchor = sorted((str(c), int(n), int(fo), int(r), None if m is None else round(float(m), 2))
+                        for c, n, fo, r, m in dk_rows)
         with container.engine.connect() as connection:
             server = connection.execute(text("SHOW server_version")).scalar()
+        if product != anchor:
+            log(f"  MISMATCH product-only={sorted(set(product) - set(anchor))[:5]} anchor-only={sorted(set(anchor) - set(product))[:5]}")
         pg_median, dk_median = statistics.median(pg_times), statistics.median(dk_times)
         print(json.dumps({
             "benchmark": "funnel", "events": args.events, "followers": args.events // 10,

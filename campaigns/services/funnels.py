@@ -76,7 +76,7 @@ def _median_days_to_register(uow: UnitOfWork, start: datetime, end: datetime, ch
                     func.row_number().over(partition_by=c.c.channel, order_by=c.c.d).label("rn"),
                     func.count().over(partition_by=c.c.channel).label("cnt")).subquery("r")
     middle = (select(ranked.c.channel, func.avg(ranked.c.d))
-              .where(or_(ranked.c.rn == (ranked.c.cnt + 1) / 2, ranked.c.rn == (ranked.c.cnt + 2) / 2))
+              .where(or_(ranked.c.rn == (ranked.c.cnt + 1) // 2, ranked.c.rn == (ranked.c.cnt + 2) // 2))
               .group_by(ranked.c.channel))
     return {str(k): round(float(v), 2) for k, v in uow.session.execute(middle)}
 

@@ -104,12 +104,12 @@ def _at(day: int, hour: int = 2) -> datetime:
 
 
 def test_funnel_on_a_hand_computed_dataset(container: Container) -> None:
-    """Channel poster (scene ch:poster:1): openids a, b, c scanned; a and b followed through it,
-    c only scanned (already a follower from elsewhere); a registered as a patient (patients.openid),
-    b not (a's record is created 2 days after the follow). Channel cards: d followed through pc:cards:00001 and is bound (followers.patient_id).
+    """Channel poster (scene ch:poster:1): openids a, b, c, g scanned; a, b and g followed through it,
+    c only scanned (already a follower from elsewhere); a and g registered as patients
+    (patients.openid; 2 and 4 days after following), b not. Channel cards: d followed through pc:cards:00001 and is bound (followers.patient_id).
     An unregistered scene qr_old: e followed. f followed through the poster but outside the window.
     Expected, window 2026-10-01..10-31:
-      poster: scanned 3 (a, b, c), followed 2, registered 1
+      poster: scanned 4 (a, b, c, g), followed 3, registered 2
       cards:  scanned 1, followed 1, registered 1
       qr_old: scanned 1, followed 1, registered 0
     """
@@ -124,12 +124,14 @@ def test_funnel_on_a_hand_computed_dataset(container: Container) -> None:
         patient = dict(name_enc="x", phone_enc="x", phone_hash="h", id_card_enc="x", sex="F",
                        birth_date=datetime(1980, 1, 1).date(), created_at=_at(1))
         uow.session.add(PatientRow(public_id="pat_a", id_card_hash="a", openid="oa", **{**patient, "created_at": _at(5)}))
+        uow.session.add(PatientRow(public_id="pat_g", id_card_hash="g", openid="og", **{**patient, "created_at": _at(7)}))
         d_patient = PatientRow(public_id="pat_d", id_card_hash="d", **patient)
         uow.session.add(d_patient)
         uow.session.flush()
         uow.session.add_all([
             FollowerRow(openid="oa", subscribed_at=_at(3), scene="ch:poster:1"),
             FollowerRow(openid="ob", subscribed_at=_at(4), scene="ch:poster:1"),
+            FollowerRow(openid="og", subscribed_at=_at(3), scene="ch:poster:1"),
             FollowerRow(openid="oc", subscribed_at=datetime(2026, 9, 1, tzinfo=UTC), scene=None),
             FollowerRow(openid="od", subscribed_at=_at(5), scene="pc:cards:00001", patient_id=d_patient.id),
             FollowerRow(openid="oe", subscribed_at=_at(6), scene="qr_old"),
@@ -147,19 +149,19 @@ def test_funnel_on_a_hand_computed_dataset(container: Container) -> None:
         uow.commit()
     result = funnels.funnel(container.uow(), OPS, _at(1, 0), datetime(2026, 11, 1, tzinfo=UTC))
     table = {f.channel: [s.count for s in f.stages[:3]] for f in result}
-    assert table == {"poster": [3, 2, 1], "cards": [1, 1, 1], "qr_old": [1, 1, 0]}
+    assert table == {"poster": [4, 3, 2], "cards": [1, 1, 1], "qr_old": [1, 1, 0]}
     poster = next(f for f in result if f.channel == "poster")
     assert poster.name == "门诊大厅海报" and poster.registered_channel
-    assert [s.conversion_from_previous for s in poster.stages[:3]] == [None, 0.6667, 0.5]
+    assert [s.conversion_from_previous for s in poster.stages[:3]] == [None, 0.75, 0.6667]
     assert [s.drop_off for s in poster.stages[:3]] == [0, 1, 1]
     assert poster.stages[3].count == 0 and "尚未上线" in poster.stages[3].note
     assert not next(f for f in result if f.channel == "qr_old").registered_channel
-    # a registered 2 days after following; d's patient record predates the follow, so no conversion time
-    assert {f.channel: f.median_days_to_register for f in result} == {"poster": 2.0, "cards": None, "qr_old": None}
+    # a registered 2 days after following, g 4 days: median 3; d's record predates the follow
+    assert {f.channel: f.median_days_to_register for f in result} == {"poster": 3.0, "cards": None, "qr_old": None}
     only = funnels.funnel(container.uow(), OPS, _at(1, 0), datetime(2026, 11, 1, tzinfo=UTC), "cards")
     assert [f.channel for f in only] == ["cards"]
     with container.uow() as uow:
-        assert uow.session.scalar(select(func.count()).select_from(FollowerRow)) == 6
+        assert uow.session.scalar(select(func.count()).select_from(FollowerRow)) == 7
 
 
 def test_weekly_retention_matrix_by_follow_week(container: Container) -> None:
