@@ -197,10 +197,16 @@ def step_wechat(ctx: DemoContext) -> None:
     ctx.add("回调事件", len(statuses), f"关注 {follows}、再次扫码 {scans}、取关 {unfollows}、群发结果等；"
                                        f"HTTP 200 共 {statuses.count(200)} 次")
     ctx.add("关注后实名注册", registered, "注册时绑定 openid，漏斗「注册为患者」阶段")
+    cohorts = funnels.weekly_retention(uow(), OPERATOR, start, end, weeks=2)
+    if cohorts:
+        first = cohorts[0]
+        ctx.add("首周关注队列留存", " / ".join("—" if r is None else f"{r:.0%}" for r in first.retained),
+                f"{first.cohort} 当周关注 {first.size} 人：第 0/1/2 周仍关注的比例")
     for f in result[:5]:
         counts = {s.stage: s for s in f.stages}
+        median = "" if f.median_days_to_register is None else f"，关注到注册中位 {f.median_days_to_register} 天"
         ctx.add(f"漏斗 {f.channel}", f"{counts['scanned'].count}→{counts['followed'].count}→{counts['registered'].count}",
-                f"{f.name}：扫码→关注→注册（问诊、购药等阶段尚未上线）")
+                f"{f.name}：扫码→关注→注册{median}（问诊、购药等阶段尚未上线）")
 
 
 def step_totals(ctx: DemoContext) -> None:

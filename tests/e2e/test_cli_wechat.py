@@ -76,3 +76,16 @@ def test_channel_qr_cards_and_funnel(opsctl, tmp_path: Path) -> None:  # type: i
     assert json.loads(opsctl("wechat", "process", "--json").stdout) == {"processed": 0, "failed": 0}
     assert json.loads(opsctl("funnel", "retention", "--json").stdout)["cohorts"] == []
     opsctl("wechat", "qr", "create", "--channel", "nope", expect=4)
+
+
+@pytest.mark.slow
+def test_demo_month_goes_through_the_sandbox_and_the_callback(opsctl) -> None:  # type: ignore[no-untyped-def]
+    rows = json.loads(opsctl("demo", "run", "--patients", "200", "--days", "8", "--until", "2026-10-31",
+                             "--json").stdout)
+    by_metric = {r["metric"]: r for r in rows}
+    assert by_metric["公众号菜单"]["value"] == "已发布"
+    assert by_metric["渠道二维码"]["value"] == 23
+    events = by_metric["回调事件"]
+    assert events["value"] > 20 and f"HTTP 200 共 {events['value']} 次" in events["note"]
+    funnels = [r for r in rows if r["metric"].startswith("漏斗 ")]
+    assert funnels and all(int(r["value"].split("→")[0]) >= int(r["value"].split("→")[1]) for r in funnels)
