@@ -191,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--postgres-url")
+    parser.add_argument("--server-work-mem", action="store_true",
+                        help="leave PostgreSQL's work_mem as configured (the product raises it for the funnel)")
     args = parser.parse_args(argv)
+    if args.server_work_mem:
+        funnels.PG_WORK_MEM = None
     import duckdb
 
     with contextlib.ExitStack() as stack:
@@ -228,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({
             "benchmark": "funnel", "events": args.events, "followers": args.events // 10,
             "channels": CHANNELS, "qr_codes": SCENES, "repeats": args.repeats,
-            "postgresql": {"server": server, "load_seconds": round(load_seconds, 2),
+            "postgresql": {"server": server, "work_mem": funnels.PG_WORK_MEM or "server default",
+                           "load_seconds": round(load_seconds, 2),
                            "seconds": [round(t, 3) for t in pg_times], "median_seconds": round(pg_median, 3)},
             "duckdb_parquet_anchor": {"version": duckdb.__version__, "export_seconds": round(export_seconds, 2),
                                       "seconds": [round(t, 3) for t in dk_times], "median_seconds": round(dk_median, 3)},

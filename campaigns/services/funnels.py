@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, literal, or_, select, union
+from sqlalchemy import ColumnElement, Select, func, literal, or_, select, text, union
 from sqlalchemy.orm import aliased
 
 from campaigns.domain.funnel import CohortRow, StageResult, retention_matrix, stages_from_counts
@@ -23,6 +23,9 @@ from clinical_core.persistence.models import FollowerRow, PatientRow
 from clinical_core.persistence.uow import UnitOfWork
 
 READERS = frozenset({Role.ADMIN, Role.OPERATIONS})
+# PostgreSQL: memory for the funnel's hashes and sorts in this transaction only (the default 4 MB
+# spills the distinct counts over millions of events to disk). None leaves the server's setting.
+PG_WORK_MEM: str | None = "256MB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,8 @@ def funnel(uow: UnitOfWork, principal: Principal, start: datetime, end: datetime
         scanned_q = scanned_q.where(touched.c.channel == channel)
         followed_q = followed_q.where(followers.c.channel == channel)
     with uow:
+        if uow.dialect == "postgresql" and PG_WORK_MEM:
+            uow.session.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))
         medians = _median_days_to_register(uow, start, end, channel)
         counts: dict[str, dict[str, int]] = {}
         for name, n in uow.session.execute(scanned_q):
