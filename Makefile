@@ -32,7 +32,7 @@ $(STAMPS)/venv: pyproject.toml constraints.txt | $(STAMPS)/system
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "pip==26.3"
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,bench]'
 	@touch $@
 
 demo: setup

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -23,6 +24,10 @@ from clinical_core.domain.time import Clock, SystemClock
 from clinical_core.persistence.engine import make_engine
 from clinical_core.persistence.uow import UnitOfWork
 from opsctl.config import Settings
+
+if TYPE_CHECKING:
+    from campaigns.adapters.sandbox_server import SandboxServer
+    from campaigns.adapters.wechat_client import OpsWeChatClient
 
 
 class Container:
@@ -77,7 +82,33 @@ class Container:
             raise ConfigurationError(f"数据库{state}", hint="请先运行 opsctl db upgrade")
         self._schema_checked = True
 
+    @cached_property
+    def wechat(self) -> OpsWeChatClient:
+        """The WeChat client. Sandbox mode without ``wechat.api_base_url`` starts an in-process
+        sandbox server for this process (``opsctl wechat sandbox`` runs a shared one)."""
+        from campaigns.adapters.wechat_client import LIVE_BASE_URL, OpsWeChatClient, SharedTokenStore
+
+        wx = self.settings.wechat
+        base_url = wx.api_base_url
+        if base_url is None and wx.mode == "sandbox":
+            base_url = self.sandbox.base_url
+        return OpsWeChatClient(wx.app_id, wx.app_secret.get_secret_value(), SharedTokenStore(self.uow, wx.app_id),
+                               base_url=base_url or LIVE_BASE_URL)
+
+    @cached_property
+    def sandbox(self) -> SandboxServer:
+        from campaigns.adapters.sandbox_server import SandboxServer, SandboxWeChat
+
+        wx = self.settings.wechat
+        server = SandboxServer(SandboxWeChat(wx.app_id, wx.app_secret.get_secret_value(), now=self.clock.now),
+                               callback_url=f"{self.settings.http.public_base_url}/wechat/callback",
+                               callback_token=wx.callback_token.get_secret_value(),
+                               encoding_aes_key=wx.encoding_aes_key.get_secret_value() if wx.encoding_aes_key else None)
+        return server.start()
+
     def close(self) -> None:
+        if "sandbox" in self.__dict__:
+            self.sandbox.stop()
         if "engine" in self.__dict__:
             self.engine.dispose()
 

@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from opsctl import __version__
-from opsctl.cli.commands import audit, ca, config, consult, db, demo, org, patients, rx, serve, users
+from opsctl.cli.commands import (
+    audit, ca, cards, channels, config, consult, db, demo, funnel, org, patients, rx, serve, users, wechat,
+)
 from opsctl.cli.errors import OpsctlGroup
 from opsctl.cli.state import state
 
@@ -60,6 +62,10 @@ app.add_typer(consult.app, name="consult")
 app.add_typer(rx.app, name="rx")
 app.add_typer(ca.app, name="ca")
 app.add_typer(ca.staff_app, name="staff")
+app.add_typer(wechat.app, name="wechat")
+app.add_typer(channels.app, name="channels")
+app.add_typer(cards.app, name="cards")
+app.add_typer(funnel.app, name="funnel")
 app.command("serve")(serve.serve)
 
 

@@ -1,10 +1,11 @@
-"""``create_app(settings)``: the clinical API and (later) the WeChat callback."""
+"""``create_app(settings)``: the clinical API and the WeChat callback (/wechat/callback)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from campaigns.api import wechat_callback
 from clinical_core.api import consultations, patients, prescriptions, problems
 from opsctl import __version__
 from opsctl.config import Settings
@@ -34,6 +35,10 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.include_router(patients.router)
     app.include_router(consultations.router)
     app.include_router(prescriptions.router)
+    wx = settings.wechat
+    app.include_router(wechat_callback.make_router(wechat_callback.CallbackConfig(
+        token=wx.callback_token.get_secret_value(), app_id=wx.app_id,
+        encoding_aes_key=wx.encoding_aes_key.get_secret_value() if wx.encoding_aes_key else None)))
     return app
 
 

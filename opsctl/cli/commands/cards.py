@@ -1,0 +1,56 @@
+"""opsctl cards: package-card batches (包裹卡) and their print-ready sheets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from campaigns.adapters.card_sheet import Card, write_pdf
+from campaigns.services import channels as service
+from clinical_core.persistence.models import HospitalRow
+from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, info, render
+from opsctl.cli.progress import progress
+from opsctl.cli.state import container, operator
+
+app = typer.Typer(help="包裹卡：每批卡片每张一个二维码场景值，生成可打印的 A4 PDF。\n\n示例：opsctl cards create --batch pc-202611 --size 40 --copy 扫码关注，复诊续方送药到家",
+                  no_args_is_help=True)
+COLUMNS = [("scene", "场景值"), ("url", "二维码内容"), ("public_id", "编号")]
+
+
+@app.command("create")
+def create(
+    batch: Annotated[str, typer.Option("--batch", help="批次编码（即渠道编码）")],
+    size: Annotated[int, typer.Option("--size", min=1, max=5000, help="卡片张数")],
+    copy: Annotated[str, typer.Option("--copy", help="印在卡片上的文案（不得宣传处方药）")],
+    name: Annotated[str | None, typer.Option(help="批次名称")] = None,
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """新建一批包裹卡：每张卡一个永久二维码（计入 100000 配额），文案经处方药检查。
+
+    示例：opsctl cards create --batch pc-202611 --size 40 --copy 扫码关注，复诊续方送药到家
+    """
+    c = container()
+    with progress("生成包裹卡二维码", total=None):
+        view = service.create_card_batch(c.uow(), operator(), c.wechat, batch, size, copy, name)
+    render(view.cards, COLUMNS, choose(fmt, as_json), title=f"包裹卡批次 {view.code}（{view.size} 张）")
+
+
+@app.command("print")
+def print_(
+    batch: Annotated[str, typer.Argument(help="批次编码")],
+    out: Annotated[Path, typer.Option("--out", help="输出 PDF 文件")] = Path("cards.pdf"),
+) -> None:
+    """把一批包裹卡排成 A4 打印稿（PDF，每页 8 张，每张含二维码与医院文案）。
+
+    示例：opsctl cards print pc-202611 --out pc-202611.pdf
+    """
+    c = container()
+    view = service.get_card_batch(c.uow(), operator(), batch)
+    with c.uow() as uow:
+        hospital = uow.session.scalar(select(HospitalRow.name).limit(1)) or "互联网医院"
+    pages = write_pdf(out, hospital, view.code, view.copy_text, [Card(q.scene, q.url) for q in view.cards])
+    info(f"已生成 {out}：{len(view.cards)} 张卡片，{pages} 页")

@@ -1,0 +1,81 @@
+"""opsctl funnel: conversion funnels per channel."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated
+
+import typer
+
+from campaigns.services import funnels as service
+from clinical_core.domain.time import SHANGHAI
+from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, emit_json, render
+from opsctl.cli.state import container, operator
+
+app = typer.Typer(help="渠道转化漏斗：扫码 → 关注 → 注册 → 问诊 → 购药 → 视频问诊 → 护理。\n\n示例：opsctl funnel show --channel dept-cardio --json",
+                  no_args_is_help=True)
+DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])]
+COLUMNS = [("channel", "渠道"), ("label", "阶段"), ("count", "人数"), ("conversion_from_previous", "上一步转化率"),
+           ("conversion_overall", "总转化率"), ("drop_off", "流失"), ("median", "关注到注册中位天数"), ("note", "说明")]
+
+
+@app.command("show")
+def show(
+    channel: Annotated[str | None, typer.Option("--channel", help="只看一个渠道（编码或场景值）")] = None,
+    start: DateOpt = None,
+    end: DateOpt = None,
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """按渠道显示转化漏斗（首次触达归因；尚未上线的阶段记为 0 并注明）。--start/--end 为北京时间日期，含首尾。
+
+    示例：opsctl funnel show --channel dept-cardio --start 2026-10-01 --end 2026-10-31 --json
+    """
+    c = container()
+    now = c.clock.now()
+    first = (start.date() if start else (now - timedelta(days=30)).astimezone(SHANGHAI).date())
+    last = (end.date() if end else now.astimezone(SHANGHAI).date())
+    lo = datetime.combine(first, time(0), tzinfo=SHANGHAI).astimezone(UTC)
+    hi = datetime.combine(last + timedelta(days=1), time(0), tzinfo=SHANGHAI).astimezone(UTC)
+    funnels = service.funnel(c.uow(), operator(), lo, hi, channel)
+    if choose(fmt, as_json) is Format.json:
+        emit_json({"from": first, "to": last, "channels": funnels})
+        return
+    rows = [{"channel": f.channel if i == 0 else "", "label": s.label, "count": s.count,
+             "conversion_from_previous": _pct(s.conversion_from_previous), "conversion_overall": _pct(s.conversion_overall),
+             "drop_off": s.drop_off, "note": s.note,
+             "median": f.median_days_to_register if i == 0 and f.median_days_to_register is not None else ""}
+            for f in funnels for i, s in enumerate(f.stages)]
+    render(rows, COLUMNS, choose(fmt, as_json), title=f"转化漏斗（{first} 至 {last}）", empty="该时段没有渠道数据")
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+@app.command("retention")
+def retention(
+    channel: Annotated[str | None, typer.Option("--channel", help="只看一个渠道（编码或场景值）")] = None,
+    start: DateOpt = None,
+    end: DateOpt = None,
+    weeks: Annotated[int, typer.Option(min=1, max=52, help="观察周数")] = 8,
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """按关注周分组的留存矩阵：每个周队列在第 k 周仍关注的比例（空白表示尚未观察到）。
+
+    示例：opsctl funnel retention --start 2026-09-01 --end 2026-10-31 --weeks 8 --json
+    """
+    c = container()
+    now = c.clock.now()
+    first = (start.date() if start else (now - timedelta(days=56)).astimezone(SHANGHAI).date())
+    last = (end.date() if end else now.astimezone(SHANGHAI).date())
+    lo = datetime.combine(first, time(0), tzinfo=SHANGHAI).astimezone(UTC)
+    hi = datetime.combine(last + timedelta(days=1), time(0), tzinfo=SHANGHAI).astimezone(UTC)
+    rows = service.weekly_retention(c.uow(), operator(), lo, hi, channel, weeks)
+    if choose(fmt, as_json) is Format.json:
+        emit_json({"from": first, "to": last, "weeks": weeks, "cohorts": rows})
+        return
+    columns = [("cohort", "关注周"), ("size", "人数")] + [(f"w{k}", f"第{k}周") for k in range(weeks + 1)]
+    table = [{"cohort": r.cohort, "size": r.size, **{f"w{k}": _pct(v) for k, v in enumerate(r.retained)}} for r in rows]
+    render(table, columns, choose(fmt, as_json), title=f"周留存（{first} 至 {last}）", empty="该时段没有新关注者")
