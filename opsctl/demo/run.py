@@ -111,6 +111,18 @@ def step_api(ctx: DemoContext) -> None:
             "；".join(f"{who}→{status}" for who, _, status in calls))
 
 
+def step_short_video(ctx: DemoContext) -> None:
+    """短视频：用合成素材按配方渲染一条科普视频（9:16 与 16:9）"""
+    from content.services.demo_studio import write_demo_studio
+    from content.services.video import render_recipe
+
+    recipe = write_demo_studio(ctx.container.settings.data_dir / "demo-video")
+    for video in render_recipe(recipe, timeout=300):
+        ctx.add(f"短视频（{video.format}）", str(video.path),
+                f"{video.width}x{video.height}，{video.duration:.1f} 秒，原响度 {video.loudness_before} LUFS → -16，"
+                f"封面 {video.cover.name if video.cover else '无'}")
+
+
 def step_totals(ctx: DemoContext) -> None:
     with ctx.container.uow() as u:
         for label, model in (("科室", m.DepartmentRow), ("医务及职能人员", m.StaffRow), ("药品目录", m.DrugRow),
@@ -119,7 +131,7 @@ def step_totals(ctx: DemoContext) -> None:
             ctx.add(label, u.session.scalar(select(func.count()).select_from(model)), "")
 
 
-STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, step_totals]
+STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, step_short_video, step_totals]
 
 
 def run_demo(container: Container, clock: FixedClock, plan: SeedPlan, advance: Callable[..., None]) -> list[SummaryRow]:
