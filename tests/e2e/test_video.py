@@ -244,3 +244,19 @@ def test_cover_from_an_image_with_a_title(studio: Path, clips: dict[str, Path]) 
     assert sum(1 for y in range(30, 80) for x in range(180) if min(pixel(frame, 180, x, y)) > 200) > 20
     r, g, b = pixel(frame, 180, 90, 160)
     assert r > 180 and g < 80
+
+
+def test_title_card_is_drawn_by_moviepy_and_joined_by_the_graph(studio: Path) -> None:
+    recipe = """
+title_card: {text: 名医讲堂：高血压, duration: 1.0}
+clips: [{source: raw/ramp.mp4, end: 1}]
+output: {path: out/tc.mp4, formats: [{name: vertical, size: 180x320}], preset: ultrafast, loudness: null}
+"""
+    (result,) = video.render_recipe(write(studio, recipe))
+    assert video.probe_file(result.path, count_frames=True).frames == 30 + 30
+    card = frame_rgb(result.path, 25, 180, 320)
+    r, g, b = pixel(card, 180, 5, 5)
+    assert b > 90 and r < 50  # the card's dark blue background fills the frame
+    assert sum(1 for y in range(130, 190) for x in range(180) if min(pixel(card, 180, x, y)) > 200) > 30  # white text
+    assert abs(frame_luma(result.path, 30, 180, 320)[160 * 180 + 90] - 16) <= 1  # then the ramp from its frame 0
+    assert ffmpeg_children() == [] and leftovers(studio / "out") == ["tc.mp4"]
