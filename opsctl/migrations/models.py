@@ -5,5 +5,6 @@ Add a package's models module here when it declares tables.
 
 from clinical_core.persistence import models as clinical_core_models  # noqa: F401
 from clinical_core.persistence.base import Base
+from content.persistence import models as content_models  # noqa: F401
 
 metadata = Base.metadata
