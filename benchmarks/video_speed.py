@@ -53,10 +53,12 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def measure(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of the process tree of ``command``."""
+def measure(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of the process tree of ``command`` (run in ``cwd``: moviepy
+    writes its temporary audio file into the working directory)."""
     start = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd, env=env)
     peak = 0
     while process.poll() is None:
         try:
@@ -203,7 +205,7 @@ def main() -> None:
                 for r in range(args.repeats):
                     out = work / f"{kind}-{name}-{r}.mp4"
                     log(f"{kind}: {name} (run {r + 1}) ...")
-                    seconds, peak = measure(make(out))
+                    seconds, peak = measure(make(out), work)
                     times.append(seconds)
                     peaks.append(peak)
                     out.unlink(missing_ok=True)
