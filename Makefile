@@ -12,7 +12,7 @@ APT_PACKAGES := fonts-noto-cjk fonts-wqy-microhei libharfbuzz-subset0 poppler-ut
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast lint docs bench constraints migration clean
+.PHONY: setup demo test test-fast lint docs bench bench-video constraints migration clean
 
 setup: $(STAMPS)/system $(STAMPS)/venv
 
@@ -52,6 +52,10 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python benchmarks/seed_speed.py
+
+# Several minutes: moviepy composes 1080x1920 frames in Python (not part of make test).
+bench-video: setup
+	nice -n 10 $(BIN)/python benchmarks/video_speed.py --seconds 60
 
 docs: setup
 	$(BIN)/python -m opsctl.cli.docs > docs/cli.md

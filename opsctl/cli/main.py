@@ -9,7 +9,8 @@ import typer
 
 from opsctl import __version__
 from opsctl.cli.commands import (
-    audit, ca, cards, channels, config, consult, db, demo, funnel, org, patients, rx, serve, users, wechat,
+    audit, ca, cards, channels, config, consult, db, demo, funnel, lecture, org, patients, rx, serve, users, video,
+    wechat,
 )
 from opsctl.cli.errors import OpsctlGroup
 from opsctl.cli.state import state
@@ -66,6 +67,8 @@ app.add_typer(wechat.app, name="wechat")
 app.add_typer(channels.app, name="channels")
 app.add_typer(cards.app, name="cards")
 app.add_typer(funnel.app, name="funnel")
+app.add_typer(video.app, name="video")
+app.add_typer(lecture.app, name="lecture")
 app.command("serve")(serve.serve)
 
 

@@ -209,6 +209,57 @@ def step_wechat(ctx: DemoContext) -> None:
                 f"{f.name}：扫码→关注→注册{median}（问诊、购药等阶段尚未上线）")
 
 
+def step_short_video(ctx: DemoContext) -> None:
+    """短视频：用合成素材按配方渲染一条科普视频（9:16 与 16:9）"""
+    from content.services.demo_studio import write_demo_studio
+    from content.services.video import render_recipe
+
+    recipe = write_demo_studio(ctx.container.settings.data_dir / "demo-video")
+    for video in render_recipe(recipe, timeout=300):
+        ctx.add(f"短视频（{video.format}）", str(video.path),
+                f"{video.width}x{video.height}，{video.duration:.1f} 秒，原响度 {video.loudness_before} LUFS → -16，"
+                f"封面 {video.cover.name if video.cover else '无'}")
+
+
+def step_lectures(ctx: DemoContext) -> None:
+    """名医讲堂：医生发布图文与音频讲堂，修改后重新发布，运营停用一条"""
+    from content.adapters import ffmpeg
+    from content.domain.lectures import DoctorTab, LectureKind
+    from content.services import lectures
+
+    uow = ctx.container.uow
+    with uow() as u:
+        doctors = list(u.session.execute(
+            select(m.StaffRow.public_id, m.StaffRow.name).where(m.StaffRow.role == Role.DOCTOR.value)
+            .order_by(m.StaffRow.id).limit(3)))
+    folder = ctx.container.settings.data_dir / "demo-lectures"
+    folder.mkdir(parents=True, exist_ok=True)
+    audio = folder / "hypertension.mp3"
+    ffmpeg.run(["-hide_banner", "-nostdin", "-y", "-v", "error", "-f", "lavfi", "-i", "sine=f=220:d=15",
+                "-c:a", "libmp3lame", "-b:a", "32k", str(audio)], timeout=60, what="生成演示音频")
+    topics = [("高血压的三个误区", "心血管"), ("糖尿病饮食怎么吃", "内分泌"), ("儿童发热何时就医", "儿科")]
+    body = "这是演示用的科普正文：请遵医嘱用药，定期复查，有疑问可在互联网医院咨询医生。"
+    made = []
+    for (staff_id, _name), (title, category) in zip(doctors, topics, strict=False):
+        doctor = Principal(account_id=f"demo:{staff_id}", username=staff_id, role=Role.DOCTOR, staff_id=staff_id)
+        made.append(lectures.create_lecture(uow(), doctor, lectures.LectureInput(title, category, LectureKind.TEXT, body),
+                                            publish=True))
+        lectures.create_lecture(uow(), doctor, lectures.LectureInput(f"{title}（音频）", category, LectureKind.AUDIO,
+                                                                     audio_file=audio), publish=False)
+        ctx.clock.advance(timedelta(days=3))
+    if made:
+        first = made[0]
+        doctor = Principal(account_id="demo:author", username="author", role=Role.DOCTOR, staff_id=doctors[0][0])
+        lectures.edit_lecture(uow(), doctor, first.public_id, lectures.LectureInput(
+            first.title + "（修订）", first.category, LectureKind.TEXT, body + "补充：每天同一时间服药。"), publish=True)
+        drafts = lectures.list_for_doctor(uow(), doctor, DoctorTab.DRAFTS)
+        lectures.disable_lecture(uow(), OPERATOR, made[-1].public_id)
+        patient = Principal(account_id="demo:patient", username="patient", role=Role.PATIENT, patient_id="demo")
+        visible = lectures.list_lectures(uow(), patient)
+        ctx.add("名医讲堂", len(lectures.list_lectures(uow(), OPERATOR)),
+                f"患者可见 {len(visible)} 条；首位医生草稿 {len(drafts)} 条；1 条修订后重新发布（版本 2），1 条被运营停用")
+
+
 def step_totals(ctx: DemoContext) -> None:
     with ctx.container.uow() as u:
         for label, model in (("科室", m.DepartmentRow), ("医务及职能人员", m.StaffRow), ("药品目录", m.DrugRow),
@@ -232,7 +283,7 @@ def _step_prescriptions(ctx: DemoContext) -> None:
 
 
 STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, _step_consultations, _step_prescriptions,
-                     step_wechat, step_totals]
+                     step_wechat, step_short_video, step_lectures, step_totals]
 
 
 def run_demo(container: Container, clock: FixedClock, plan: SeedPlan, advance: Callable[..., None]) -> list[SummaryRow]:

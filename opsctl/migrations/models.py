@@ -8,5 +8,6 @@ from clinical_core.persistence import consultation as clinical_core_consultation
 from clinical_core.persistence import models as clinical_core_models  # noqa: F401
 from clinical_core.persistence import prescription as clinical_core_prescription  # noqa: F401
 from clinical_core.persistence.base import Base
+from content.persistence import models as content_models  # noqa: F401
 
 metadata = Base.metadata
