@@ -55,7 +55,7 @@ from clinical_core.adapters.vault import generate_master_key  # noqa: E402
 from clinical_core.persistence.bulk import PreparedRows  # noqa: E402
 from opsctl import db  # noqa: E402
 from opsctl.config import load_settings  # noqa: E402
-from opsctl.demo.seed import Generator, SeedPlan, prepared  # noqa: E402
+from opsctl.demo.seed import Generator, prepared  # noqa: E402
 from opsctl.demo.service import make_plan, seed_demo  # noqa: E402
 from opsctl.wiring import Container  # noqa: E402
 

@@ -86,6 +86,14 @@ def container(settings: Settings, clock: FixedClock) -> Iterator[Container]:
 
 
 @pytest.fixture
+def pg_container(tmp_path: Path, clock: FixedClock, postgres_url: str) -> Iterator[Container]:
+    """A migrated PostgreSQL database, for what only PostgreSQL has (row locks, SKIP LOCKED races)."""
+    _clean_postgres(postgres_url)
+    settings = Settings(data_dir=tmp_path / "var", database_url=postgres_url, secret_key=TEST_SECRET_KEY)
+    yield from _migrated(settings, clock)
+
+
+@pytest.fixture
 def sqlite_container(tmp_path: Path, clock: FixedClock) -> Iterator[Container]:
     """A migrated SQLite database, for what only SQLite has (the file on disk)."""
     settings = Settings(data_dir=tmp_path / "var", database_url=f"sqlite:///{tmp_path / 'opsctl.db'}",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from clinical_core.domain.errors import ExternalServiceError
 from clinical_core.domain.time import Clock

@@ -28,7 +28,7 @@ from clinical_core.services.consult_settings import ServiceSettings
 from clinical_core.services.organisation import qualification_of
 
 if TYPE_CHECKING:
-    from opsctl.demo.run import DemoContext
+    from opsctl.demo.context import DemoContext
 
 OPERATOR = Principal(account_id="demo:operations", username="demo", role=Role.OPERATIONS)
 PNG = b"\x89PNG\r\n\x1a\n" + b"demo-image" * 20

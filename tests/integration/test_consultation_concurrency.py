@@ -32,6 +32,12 @@ from tests.support.clinic import OPS, build_clinic
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def container(pg_container: Container) -> Container:
+    """Races need PostgreSQL's row locks: these tests run on PostgreSQL only."""
+    return pg_container
+
+
 def _unguarded_write(uow: UnitOfWork, row_id: int, staff_id: int, now: datetime) -> bool:
     """The naive version: trusts the status read earlier in Python."""
     uow.session.execute(update(ConsultationRow).where(ConsultationRow.id == row_id)
@@ -42,8 +48,6 @@ def _unguarded_write(uow: UnitOfWork, row_id: int, staff_id: int, now: datetime)
 
 def _race(container: Container, clock: FixedClock, monkeypatch: pytest.MonkeyPatch,
           write: Callable[..., bool]) -> tuple[list[Any], str]:
-    if container.engine.dialect.name != "postgresql":
-        pytest.skip("并发抢单测试需要 PostgreSQL")
     clinic = build_clinic(container)
     gateway = SandboxPaymentGateway(clock)
     service = consult_settings.configure_service(container.uow(), OPS, consult_settings.ServiceSettings(

@@ -25,6 +25,12 @@ from tests.support.clinic import ADMIN, OPS, build_clinic, certify
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def container(pg_container: Container) -> Container:
+    """Races need PostgreSQL's row locks: these tests run on PostgreSQL only."""
+    return pg_container
+
+
 def _unlocked_load(uow: UnitOfWork, rx_id: str) -> PrescriptionRow:
     row = uow.session.scalar(select(PrescriptionRow).where(PrescriptionRow.public_id == rx_id))
     if row is None:
@@ -33,8 +39,6 @@ def _unlocked_load(uow: UnitOfWork, rx_id: str) -> PrescriptionRow:
 
 
 def _race(container: Container, monkeypatch: pytest.MonkeyPatch, locked: bool) -> tuple[list[Any], int]:
-    if container.engine.dialect.name != "postgresql":
-        pytest.skip("并发审方测试需要 PostgreSQL")
     clinic = build_clinic(container)
     pharmacists = []
     for name in ("ph.one", "ph.two"):
