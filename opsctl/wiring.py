@@ -17,6 +17,8 @@ from clinical_core.domain.errors import ConfigurationError
 from clinical_core.domain.time import Clock, SystemClock
 from clinical_core.persistence.engine import make_engine
 from clinical_core.persistence.uow import UnitOfWork
+from knowledge_base.adapters.embedder import Embedder
+from knowledge_base.adapters.index import HybridIndex
 from opsctl.config import Settings
 
 
@@ -35,6 +37,19 @@ class Container:
     @cached_property
     def vault(self) -> AesGcmVault:
         return AesGcmVault(decode_master_key(load_or_create_secret_key(self.settings)))
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        """The dense model; nothing is loaded until the first encode."""
+        return Embedder(self.settings.search.embedding_model)
+
+    @cached_property
+    def kb_index(self) -> HybridIndex:
+        return HybridIndex(self.settings.data_dir / "kb_index" / "passages", self.embedder)
+
+    @property
+    def search_weights(self) -> dict[str, float]:
+        return {"bm25": self.settings.search.bm25_weight, "dense": self.settings.search.dense_weight}
 
     def uow(self) -> UnitOfWork:
         if not self._schema_checked:

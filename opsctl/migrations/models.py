@@ -7,3 +7,4 @@ from clinical_core.persistence import models as clinical_core_models  # noqa: F4
 from clinical_core.persistence.base import Base
 
 metadata = Base.metadata
+from knowledge_base.persistence import models as knowledge_base_models  # noqa: F401,E402
