@@ -47,6 +47,10 @@ class Container:
     def kb_index(self) -> HybridIndex:
         return HybridIndex(self.settings.data_dir / "kb_index" / "passages", self.embedder)
 
+    @cached_property
+    def scripts_index(self) -> HybridIndex:
+        return HybridIndex(self.settings.data_dir / "kb_index" / "scripts", self.embedder)
+
     @property
     def search_weights(self) -> dict[str, float]:
         return {"bm25": self.settings.search.bm25_weight, "dense": self.settings.search.dense_weight}

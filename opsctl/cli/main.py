@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from opsctl import __version__
-from opsctl.cli.commands import audit, config, db, demo, kb, org, patients, serve, users
+from opsctl.cli.commands import audit, config, db, demo, kb, org, patients, scripts, serve, users
 from opsctl.cli.errors import OpsctlGroup
 from opsctl.cli.state import state
 
@@ -57,6 +57,7 @@ app.add_typer(patients.app, name="patients")
 app.add_typer(org.app, name="org")
 app.add_typer(audit.app, name="audit")
 app.add_typer(kb.app, name="kb")
+app.add_typer(scripts.app, name="scripts")
 app.command("serve")(serve.serve)
 
 

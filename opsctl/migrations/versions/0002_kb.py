@@ -1,8 +1,8 @@
-"""kb
+"""knowledge base and talk-script library
 
 Revision ID: 0002_kb
 Revises: 0001
-Create Date: 2026-11-26 07:45:28.128029
+Create Date: 2026-11-26 08:01:15.253756
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import clinical_core.persistence.base
-
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0002_kb"
 down_revision = '0001'
@@ -42,6 +42,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_kb_documents_public_id'), ['public_id'], unique=True)
         batch_op.create_index(batch_op.f('ix_kb_documents_specialty'), ['specialty'], unique=False)
 
+    op.create_table('scripts',
+    sa.Column('title', sa.String(length=120), nullable=False),
+    sa.Column('channel', sa.String(length=10), nullable=False),
+    sa.Column('specialty', sa.String(length=60), nullable=False),
+    sa.Column('tags', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('latest_version', sa.Integer(), nullable=False),
+    sa.Column('approved_version', sa.Integer(), nullable=True),
+    sa.Column('usage_count', sa.Integer(), nullable=False),
+    sa.Column('created_by', sa.String(length=80), nullable=False),
+    sa.Column('created_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('public_id', sa.String(length=40), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_scripts'))
+    )
+    with op.batch_alter_table('scripts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_scripts_channel'), ['channel'], unique=False)
+        batch_op.create_index(batch_op.f('ix_scripts_public_id'), ['public_id'], unique=True)
+        batch_op.create_index(batch_op.f('ix_scripts_specialty'), ['specialty'], unique=False)
+        batch_op.create_index(batch_op.f('ix_scripts_status'), ['status'], unique=False)
+
     op.create_table('kb_chunks',
     sa.Column('document_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
@@ -59,16 +81,62 @@ def upgrade() -> None:
         batch_op.create_index('ix_kb_chunks_document_position', ['document_id', 'position'], unique=True)
         batch_op.create_index(batch_op.f('ix_kb_chunks_public_id'), ['public_id'], unique=True)
 
+    op.create_table('script_usage',
+    sa.Column('script_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('action', sa.String(length=10), nullable=False),
+    sa.Column('actor', sa.String(length=80), nullable=False),
+    sa.Column('at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['script_id'], ['scripts.id'], name=op.f('fk_script_usage_script_id_scripts'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_script_usage'))
+    )
+    with op.batch_alter_table('script_usage', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_script_usage_script_id'), ['script_id'], unique=False)
+
+    op.create_table('script_versions',
+    sa.Column('script_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('alternatives', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('findings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('author', sa.String(length=80), nullable=False),
+    sa.Column('created_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reviewer', sa.String(length=80), nullable=True),
+    sa.Column('review_note', sa.Text(), nullable=True),
+    sa.Column('reviewed_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['script_id'], ['scripts.id'], name=op.f('fk_script_versions_script_id_scripts'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_script_versions'))
+    )
+    with op.batch_alter_table('script_versions', schema=None) as batch_op:
+        batch_op.create_index('ix_script_versions_script_version', ['script_id', 'version'], unique=True)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('script_versions', schema=None) as batch_op:
+        batch_op.drop_index('ix_script_versions_script_version')
+
+    op.drop_table('script_versions')
+    with op.batch_alter_table('script_usage', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_script_usage_script_id'))
+
+    op.drop_table('script_usage')
     with op.batch_alter_table('kb_chunks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_kb_chunks_public_id'))
         batch_op.drop_index('ix_kb_chunks_document_position')
 
     op.drop_table('kb_chunks')
+    with op.batch_alter_table('scripts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_scripts_status'))
+        batch_op.drop_index(batch_op.f('ix_scripts_specialty'))
+        batch_op.drop_index(batch_op.f('ix_scripts_public_id'))
+        batch_op.drop_index(batch_op.f('ix_scripts_channel'))
+
+    op.drop_table('scripts')
     with op.batch_alter_table('kb_documents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_kb_documents_specialty'))
         batch_op.drop_index(batch_op.f('ix_kb_documents_public_id'))
