@@ -6,6 +6,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from clinical_core.api import patients, problems
+from content.scripts import api as scripts_api
+from knowledge_base.api import search as kb_api
 from opsctl import __version__
 from opsctl.config import Settings
 from opsctl.wiring import Container
@@ -20,6 +22,10 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     )
     app.state.container = container
     app.state.uow_factory = container.uow
+    # Search indexes; the dense model loads on the first query and then stays in memory.
+    app.state.kb_index = container.kb_index
+    app.state.scripts_index = container.scripts_index
+    app.state.search_weights = container.search_weights
     problems.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="健康检查")
@@ -29,4 +35,6 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         return {"status": "ok", "database": container.engine.dialect.name, "version": __version__}
 
     app.include_router(patients.router)
+    app.include_router(kb_api.router)
+    app.include_router(scripts_api.router)
     return app
