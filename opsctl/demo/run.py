@@ -111,6 +111,44 @@ def step_api(ctx: DemoContext) -> None:
             "；".join(f"{who}→{status}" for who, _, status in calls))
 
 
+def step_knowledge_base(ctx: DemoContext) -> None:
+    """Knowledge base and talk scripts: ingest, import, medical review, agents' searches."""
+    from content.scripts import services as scripts
+    from knowledge_base.services import kb
+    from opsctl.demo import knowledge
+
+    c = ctx.container
+    work = c.settings.data_dir / "demo_kb"
+    report = kb.ingest(c.uow(), OPERATOR, c.kb_index, [knowledge.write_kb(work / "docs")],
+                       kb.MetaDefaults(specialty="全科", doc_type="faq", owner="客服中心"))
+    stale = [d.title for d in kb.list_documents(c.uow(), CUSTOMER_SERVICE, stale_only=True)]
+    ctx.add("知识库文档", report.added + report.updated + report.unchanged,
+            f"{report.index_size} 个段落；待复核：{'、'.join(stale) or '无'}")
+    imported = scripts.import_xlsx(c.uow(), OPERATOR, knowledge.write_scripts_xlsx(work / "话术库.xlsx"))
+    approved = 0
+    doctor = Principal(account_id="demo:doctor", username="demo-doctor", role=Role.DOCTOR)
+    for row in imported:
+        if row.blocked:
+            continue
+        scripts.submit_for_review(c.uow(), OPERATOR, row.public_id)
+        scripts.approve(c.uow(), doctor, row.public_id)
+        approved += 1
+    scripts.sync_index(c.uow(), c.scripts_index)
+    ctx.add("话术导入", len(imported), f"审核通过 {approved} 条；{sum(r.blocked for r in imported)} 条含广告法禁用语被拦下")
+    found = 0
+    examples = []
+    for query in knowledge.AGENT_QUERIES:
+        ctx.clock.advance(timedelta(minutes=7))
+        hits = scripts.search(c.uow(), CUSTOMER_SERVICE, c.scripts_index, query, k=1, weights=c.search_weights)
+        kb_hits = kb.search(c.uow(), CUSTOMER_SERVICE, c.kb_index, query, k=1, weights=c.search_weights)
+        if hits:
+            found += 1
+            scripts.record_use(c.uow(), CUSTOMER_SERVICE, hits[0].public_id, "copied")
+        examples.append(f"「{query}」→ {hits[0].title if hits else '（无话术）'} / "
+                        f"{kb_hits[0].question or kb_hits[0].heading if kb_hits else '（无）'}")
+    ctx.add("客服检索", f"{found}/{len(knowledge.AGENT_QUERIES)}", "；".join(examples))
+
+
 def step_totals(ctx: DemoContext) -> None:
     with ctx.container.uow() as u:
         for label, model in (("科室", m.DepartmentRow), ("医务及职能人员", m.StaffRow), ("药品目录", m.DrugRow),
@@ -119,7 +157,7 @@ def step_totals(ctx: DemoContext) -> None:
             ctx.add(label, u.session.scalar(select(func.count()).select_from(model)), "")
 
 
-STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, step_totals]
+STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, step_knowledge_base, step_totals]
 
 
 def run_demo(container: Container, clock: FixedClock, plan: SeedPlan, advance: Callable[..., None]) -> list[SummaryRow]:
