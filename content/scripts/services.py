@@ -24,7 +24,7 @@ from content.scripts.domain.workflow import Status
 from content.scripts.models import ScriptRow, ScriptUsageRow, ScriptVersionRow
 from knowledge_base.adapters.index import HybridIndex, IndexItem, rankings
 from knowledge_base.adapters.tokens import tokenize
-from knowledge_base.domain.ranking import weighted_rrf
+from knowledge_base.domain.ranking import DEFAULT_WEIGHTS, weighted_rrf
 
 AUTHOR_ROLES = frozenset({Role.ADMIN, Role.OPERATIONS})
 REVIEWER_ROLES = frozenset({Role.DOCTOR, Role.ADMIN})
@@ -332,7 +332,7 @@ def search(uow: UnitOfWork, principal: Principal, index: HybridIndex, query: str
         r = rankings(index, query, tokens, depth=max(50, k * 5), mask=mask)
         hits: list[ScriptHit] = []
         qset = set(tokens)
-        for f in weighted_rrf({"bm25": r.bm25, "dense": r.dense}, weights or {"bm25": 1.0, "dense": 1.0}):
+        for f in weighted_rrf({"bm25": r.bm25, "dense": r.dense}, weights or DEFAULT_WEIGHTS):
             if f.key not in served:
                 continue
             s, v = served[f.key]

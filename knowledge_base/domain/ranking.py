@@ -6,7 +6,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-RRF_K = 60
+DEFAULT_WEIGHTS = {"bm25": 0.2, "dense": 1.0}  # the settings search.bm25_weight / dense_weight default to these
+RRF_K = 10  # chosen with the fusion sweep in docs/BENCHMARKS.md (60 lets BM25 pull dense hits down)
 
 
 @dataclass(frozen=True, slots=True)

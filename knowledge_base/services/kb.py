@@ -22,7 +22,7 @@ from knowledge_base.adapters.readers import read_document
 from knowledge_base.adapters.tokens import tokenize
 from knowledge_base.domain.chunking import Chunk, chunk_sections
 from knowledge_base.domain.documents import SUPPORTED_SUFFIXES, DocType, check_supported, is_stale, make_meta
-from knowledge_base.domain.ranking import weighted_rrf
+from knowledge_base.domain.ranking import DEFAULT_WEIGHTS, weighted_rrf
 from knowledge_base.persistence.models import KbChunkRow, KbDocumentRow
 
 EDITOR_ROLES = frozenset({Role.ADMIN, Role.OPERATIONS})
@@ -204,7 +204,7 @@ def search(uow: UnitOfWork, principal: Principal, index: HybridIndex, query: str
         raise InvalidInput("检索内容不能为空", field="query")
     if not 1 <= k <= 100:
         raise InvalidInput("返回条数应在 1 到 100 之间", field="k")
-    weights = weights or {"bm25": 1.0, "dense": 1.0}
+    weights = weights or DEFAULT_WEIGHTS
     keys = index.keys
     if not keys:
         return []

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from clinical_core.domain.errors import InvalidInput
 from knowledge_base.domain.chunking import Section, chunk_sections, pack_sentences, split_sentences
 from knowledge_base.domain.documents import DocType, is_stale, make_meta, parse_doc_type
-from knowledge_base.domain.ranking import mrr_at_k, ndcg_at_k, recall_at_k, weighted_rrf
+from knowledge_base.domain.ranking import DEFAULT_WEIGHTS, mrr_at_k, ndcg_at_k, recall_at_k, weighted_rrf
 
 
 def test_sentences_split_on_chinese_end_punctuation_and_keep_closing_quotes() -> None:
@@ -96,3 +96,16 @@ def test_stale_after_the_review_by_date() -> None:
     assert is_stale(date(2026, 11, 1), date(2026, 11, 2))
     assert not is_stale(date(2026, 11, 2), date(2026, 11, 2))
     assert not is_stale(None, date(2030, 1, 1))
+
+
+def test_default_fusion_matches_the_settings_defaults() -> None:
+    from opsctl.config import SearchSettings
+
+    s = SearchSettings()
+    assert DEFAULT_WEIGHTS == {"bm25": s.bm25_weight, "dense": s.dense_weight}
+    # With the defaults, a passage ranked 1st by dense alone beats one ranked 1st by BM25 alone.
+    fused = weighted_rrf({"bm25": ["lexical"], "dense": ["semantic"]}, DEFAULT_WEIGHTS)
+    assert [f.key for f in fused] == ["semantic", "lexical"]
+    # ... but agreement of both retrievers wins over either alone.
+    both = weighted_rrf({"bm25": ["x", "agree"], "dense": ["y", "agree"]}, DEFAULT_WEIGHTS)
+    assert [f.key for f in both] == ["agree", "y", "x"]
