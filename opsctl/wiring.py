@@ -23,6 +23,8 @@ from clinical_core.domain.errors import ConfigurationError
 from clinical_core.domain.time import Clock, SystemClock
 from clinical_core.persistence.engine import make_engine
 from clinical_core.persistence.uow import UnitOfWork
+from knowledge_base.adapters.embedder import Embedder
+from knowledge_base.adapters.index import HybridIndex
 from opsctl.config import Settings
 
 if TYPE_CHECKING:
@@ -66,6 +68,23 @@ class Container:
     @cached_property
     def privacy_numbers(self) -> SandboxPrivacyNumbers:
         return SandboxPrivacyNumbers(self.clock)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        """The dense model; nothing is loaded until the first encode."""
+        return Embedder(self.settings.search.embedding_model)
+
+    @cached_property
+    def kb_index(self) -> HybridIndex:
+        return HybridIndex(self.settings.data_dir / "kb_index" / "passages", self.embedder)
+
+    @cached_property
+    def scripts_index(self) -> HybridIndex:
+        return HybridIndex(self.settings.data_dir / "kb_index" / "scripts", self.embedder)
+
+    @property
+    def search_weights(self) -> dict[str, float]:
+        return {"bm25": self.settings.search.bm25_weight, "dense": self.settings.search.dense_weight}
 
     def uow(self) -> UnitOfWork:
         if not self._schema_checked:

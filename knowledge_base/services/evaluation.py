@@ -1,0 +1,105 @@
+"""Retrieval quality on a BEIR folder (corpus.jsonl, queries.jsonl, qrels.tsv), in a temporary index.
+
+Measures BM25 alone, the dense model alone and the hybrid fusion with the same
+code path as ``opsctl kb search``. Relevance for MRR/recall: score ≥ 2 when the
+qrels are graded (max score ≥ 2), else score ≥ 1; nDCG uses the score as gain.
+A corpus entry whose text equals the query text is dropped when scoring.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clinical_core.domain.errors import InvalidInput
+from knowledge_base.adapters.embedder import Embedder
+from knowledge_base.adapters.index import HybridIndex, IndexItem, rankings
+from knowledge_base.adapters.tokens import tokenize
+from knowledge_base.domain.ranking import mrr_at_k, ndcg_at_k, recall_at_k, weighted_rrf
+
+METRICS = ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10")
+DEPTH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class BeirSet:
+    corpus: dict[str, str]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, float]]
+
+
+def _jsonl(path: Path) -> dict[str, str]:
+    out = {}
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                text = row.get("text", "")
+                if row.get("title"):
+                    text = f"{row['title']}\n{text}"
+                out[str(row["_id"])] = text
+    return out
+
+
+def load_beir(directory: Path, max_queries: int | None = None, max_corpus: int | None = None,
+              seed: int = 6) -> BeirSet:
+    """Read a BEIR folder; optionally a deterministic subsample (queries, then their judged docs plus random fill)."""
+    names = ("corpus.jsonl", "queries.jsonl", "qrels.tsv")
+    if not all((directory / n).is_file() for n in names):
+        raise InvalidInput(f"{directory} 不是 BEIR 目录（需要 corpus.jsonl、queries.jsonl、qrels.tsv）", field="dir")
+    corpus = _jsonl(directory / "corpus.jsonl")
+    queries = _jsonl(directory / "queries.jsonl")
+    qrels: dict[str, dict[str, float]] = {}
+    with (directory / "qrels.tsv").open(encoding="utf-8") as fh:
+        for row in csv.reader(fh, delimiter="\t"):
+            if len(row) < 3 or not row[2].strip().lstrip("-").isdigit():
+                continue  # header
+            if row[0] in queries and row[1] in corpus:
+                qrels.setdefault(row[0], {})[row[1]] = float(row[2])
+    qids = [q for q in queries if q in qrels]
+    rnd = random.Random(seed)
+    if max_queries and len(qids) > max_queries:
+        qids = sorted(rnd.sample(qids, max_queries), key=qids.index)
+    if max_corpus and len(corpus) > max_corpus:
+        keep = {d for q in qids for d in qrels[q]}
+        rest = [d for d in corpus if d not in keep]
+        keep.update(rnd.sample(rest, max(0, min(len(rest), max_corpus - len(keep)))))
+        corpus = {d: t for d, t in corpus.items() if d in keep}
+    return BeirSet(corpus, {q: queries[q] for q in qids}, {q: qrels[q] for q in qids})
+
+
+def evaluate(data: BeirSet, embedder: Embedder, weights: dict[str, float],
+             progress: Callable[[int], None] | None = None, workdir: Path | None = None) -> dict[str, Any]:
+    """Scores of bm25, dense and hybrid (mean over queries) plus the set's size."""
+    max_score = max((s for rel in data.qrels.values() for s in rel.values()), default=1.0)
+    threshold = 2.0 if max_score >= 2 else 1.0
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        index = HybridIndex(Path(tmp) / "index", embedder)
+        items = [IndexItem(d, t, tokenize(t)) for d, t in data.corpus.items()]
+        index.sync(items, progress)
+        qids = list(data.queries)
+        vectors = embedder.encode_queries([data.queries[q] for q in qids])
+        totals = {name: dict.fromkeys(METRICS, 0.0) for name in ("bm25", "dense", "hybrid")}
+        for qid, vector in zip(qids, vectors, strict=True):
+            text = data.queries[qid]
+            r = rankings(index, text, tokenize(text), DEPTH, vector=vector)
+            fused = [f.key for f in weighted_rrf({"bm25": r.bm25, "dense": r.dense}, weights)]
+            gains = data.qrels[qid]
+            relevant = {d for d, s in gains.items() if s >= threshold}
+            for name, ranked in (("bm25", r.bm25), ("dense", r.dense), ("hybrid", fused)):
+                ranked = [d for d in ranked if data.corpus.get(d) != text]
+                m = totals[name]
+                m["ndcg@10"] += ndcg_at_k(ranked, gains, 10)
+                m["mrr@10"] += mrr_at_k(ranked, relevant, 10)
+                for k in (1, 5, 10):
+                    m[f"recall@{k}"] += recall_at_k(ranked, relevant, k)
+    n = max(len(qids), 1)
+    result: dict[str, Any] = {name: {k: round(v / n, 4) for k, v in m.items()} for name, m in totals.items()}
+    result.update(queries=len(qids), corpus=len(data.corpus), weights=weights, model=embedder.model_name)
+    return result
