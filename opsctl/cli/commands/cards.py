@@ -15,9 +15,31 @@ from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, info, render
 from opsctl.cli.progress import progress
 from opsctl.cli.state import container, operator
 
-app = typer.Typer(help="包裹卡：每批卡片每张一个二维码场景值，生成可打印的 A4 PDF。\n\n示例：opsctl cards create --batch pc-202611 --size 40 --copy 扫码关注，复诊续方送药到家",
+app = typer.Typer(help="包裹卡：每批卡片每张一个二维码场景值，生成可打印的 A4 PDF。\n\n示例：opsctl cards batch create --batch pc-202611 --size 40 --copy 扫码关注，复诊续方送药到家",
                   no_args_is_help=True)
+batch_app = typer.Typer(help="包裹卡批次：新建、关联处方。\n\n示例：opsctl cards batch create --batch pc-202611 --size 40 --copy 扫码关注，复诊续方送药到家",
+                        no_args_is_help=True)
+app.add_typer(batch_app, name="batch")
 COLUMNS = [("scene", "场景值"), ("url", "二维码内容"), ("public_id", "编号")]
+
+
+@batch_app.command("create")
+def batch_create(
+    batch: Annotated[str, typer.Option("--batch", help="批次编码（即渠道编码）")],
+    size: Annotated[int, typer.Option("--size", min=1, max=5000, help="卡片张数")],
+    copy: Annotated[str, typer.Option("--copy", help="印在卡片上的文案（不得宣传处方药）")],
+    name: Annotated[str | None, typer.Option(help="批次名称")] = None,
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """新建一批包裹卡：每张卡一个永久二维码（计入 100000 配额），文案经处方药检查。
+
+    示例：opsctl cards batch create --batch pc-202611 --size 40 --copy 扫码关注，复诊续方送药到家
+    """
+    c = container()
+    with progress("生成包裹卡二维码", total=None):
+        view = service.create_card_batch(c.uow(), operator(), c.wechat, batch, size, copy, name)
+    render(view.cards, COLUMNS, choose(fmt, as_json), title=f"包裹卡批次 {view.code}（{view.size} 张）")
 
 
 @app.command("create")
@@ -29,14 +51,11 @@ def create(
     fmt: FormatOpt = Format.table,
     as_json: JsonOpt = False,
 ) -> None:
-    """新建一批包裹卡：每张卡一个永久二维码（计入 100000 配额），文案经处方药检查。
+    """同 cards batch create（保留的旧名称）。
 
-    示例：opsctl cards create --batch pc-202611 --size 40 --copy 扫码关注，复诊续方送药到家
+    示例：opsctl cards create --batch pc-202611 --size 40 --copy 扫码关注
     """
-    c = container()
-    with progress("生成包裹卡二维码", total=None):
-        view = service.create_card_batch(c.uow(), operator(), c.wechat, batch, size, copy, name)
-    render(view.cards, COLUMNS, choose(fmt, as_json), title=f"包裹卡批次 {view.code}（{view.size} 张）")
+    batch_create(batch, size, copy, name, fmt=fmt, as_json=as_json)
 
 
 @app.command("print")
