@@ -72,7 +72,8 @@ def test_channel_qr_cards_and_funnel(opsctl, tmp_path: Path) -> None:  # type: i
     assert (tmp_path / "cards.pdf").read_bytes().startswith(b"%PDF")
     shown = json.loads(opsctl("funnel", "show", "--channel", "dept-cardio", "--json").stdout)
     stages = shown["channels"][0]["stages"]
-    assert [s["count"] for s in stages] == [0] * 7 and stages[3]["note"]
+    assert [s["count"] for s in stages] == [0] * 8 and stages[5]["note"] and stages[7]["stage"] == "repeat"
+    assert json.loads(opsctl("funnel", "show", "--repeat-days", "7", "--json").stdout)["repeat_days"] == 7
     assert json.loads(opsctl("wechat", "process", "--json").stdout) == {"processed": 0, "failed": 0}
     assert json.loads(opsctl("funnel", "retention", "--json").stdout)["cohorts"] == []
     opsctl("wechat", "qr", "create", "--channel", "nope", expect=4)
@@ -111,4 +112,5 @@ def test_issue_command_names_menu_qr_and_card_batches(opsctl, tmp_path: Path) ->
                               "--json").stdout)
     assert [c["scene"] for c in cards] == ["pc:pc-b:00001", "pc:pc-b:00002"]
     opsctl("cards", "print", "pc-b", "--out", "b.pdf")
+    assert "未找到处方" in opsctl("cards", "batch", "link", "pc-b", "--prescription", "rx_nope", expect=4).stderr
     assert (tmp_path / "b.pdf").read_bytes().startswith(b"%PDF")

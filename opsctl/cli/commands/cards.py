@@ -42,6 +42,25 @@ def batch_create(
     render(view.cards, COLUMNS, choose(fmt, as_json), title=f"包裹卡批次 {view.code}（{view.size} 张）")
 
 
+LINK_COLUMNS = [("batch", "批次"), ("prescription", "处方"), ("linked_at", "关联时间"), ("parcels", "该批次包裹数")]
+
+
+@batch_app.command("link")
+def batch_link(
+    batch: Annotated[str, typer.Argument(help="批次编码")],
+    prescriptions: Annotated[list[str], typer.Option("--prescription", help="处方编号 rx_...（可重复）")],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """把包裹卡批次关联到随包裹寄出它的处方（审方通过的处方；一个包裹只能关联一个批次），漏斗据此统计每批的包裹数。
+
+    示例：opsctl cards batch link pc-202611 --prescription rx_01J... --prescription rx_01K...
+    """
+    c = container()
+    views = [service.link_prescription(c.uow(), operator(), batch, rx) for rx in prescriptions]
+    render(views, LINK_COLUMNS, choose(fmt, as_json), title=f"包裹卡批次 {batch} 已关联处方")
+
+
 @app.command("create")
 def create(
     batch: Annotated[str, typer.Option("--batch", help="批次编码（即渠道编码）")],
