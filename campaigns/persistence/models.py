@@ -99,3 +99,14 @@ class FunnelEventRow(IdMixin, Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     __table_args__ = (Index("ix_funnel_events_channel_event", "channel_id", "event"),)
+
+
+class CardBatchPrescriptionRow(IdMixin, Base):
+    """A package-card batch tied to a prescription whose parcel carries its cards. One parcel
+    carries one batch (``prescription_id`` unique); the funnel counts a batch's parcels from here."""
+
+    __tablename__ = "card_batch_prescriptions"
+    batch_id: Mapped[int] = mapped_column(fk("card_batches.id"), index=True)
+    prescription_id: Mapped[int] = mapped_column(fk("prescriptions.id"), unique=True)
+    linked_at: Mapped[datetime]
+    linked_by: Mapped[str] = mapped_column(String(80))

@@ -14,12 +14,13 @@ from sqlalchemy import func, or_, select
 
 from campaigns.domain import limits as L
 from campaigns.domain.channels import ChannelKind, card_scene, channel_scene, check_code
-from campaigns.persistence.models import CardBatchRow, ChannelRow, QrCodeRow
+from campaigns.persistence.models import CardBatchPrescriptionRow, CardBatchRow, ChannelRow, QrCodeRow
 from clinical_core.domain.access import Principal, ensure_role
 from clinical_core.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.staff import Role
 from clinical_core.persistence.models import DrugRow
+from clinical_core.persistence.prescription import PrescriptionRow
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.services import audit
 
@@ -240,3 +241,41 @@ def find_qr(uow: UnitOfWork, principal: Principal, scene_or_id: str) -> QrView:
         if row is None:
             raise NotFound(f"未找到二维码 {scene_or_id}")
         return _qr_view(row[0], row[1])
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLinkView:
+    batch: str
+    prescription: str
+    linked_at: datetime
+    parcels: int  # prescriptions now linked to the batch
+
+
+def link_prescription(uow: UnitOfWork, principal: Principal, batch_code: str, prescription_public_id: str) -> BatchLinkView:
+    """Tie a package-card batch to a prescription whose parcel carries its cards. A parcel carries
+    one batch: linking it again to the same batch is a no-op, to another batch a conflict."""
+    ensure_role(principal, OPERATORS)
+    with uow:
+        batch = uow.session.scalar(select(CardBatchRow).where(CardBatchRow.code == check_code(batch_code)))
+        if batch is None:
+            raise NotFound(f"未找到包裹卡批次 {batch_code}")
+        rx = uow.session.scalar(select(PrescriptionRow).where(PrescriptionRow.public_id == prescription_public_id))
+        if rx is None:
+            raise NotFound(f"未找到处方 {prescription_public_id}")
+        if rx.status != "approved":
+            raise RuleViolation("CARD-RX", "只有审方通过的处方才会配送，才能关联包裹卡批次")
+        existing = uow.session.scalar(select(CardBatchPrescriptionRow)
+                                      .where(CardBatchPrescriptionRow.prescription_id == rx.id))
+        if existing is not None and existing.batch_id != batch.id:
+            raise Conflict("该处方的包裹已关联其他包裹卡批次")
+        linked_at = existing.linked_at if existing is not None else uow.clock.now()
+        if existing is None:
+            uow.session.add(CardBatchPrescriptionRow(batch_id=batch.id, prescription_id=rx.id, linked_at=linked_at,
+                                                     linked_by=principal.actor))
+            uow.session.flush()
+            audit.record(uow, principal.actor, "card_batch.link", "card_batch", batch.public_id,
+                         prescription=rx.public_id)
+        parcels = uow.session.scalar(select(func.count()).select_from(CardBatchPrescriptionRow)
+                                     .where(CardBatchPrescriptionRow.batch_id == batch.id)) or 0
+        uow.commit()
+    return BatchLinkView(batch.code, rx.public_id, linked_at, int(parcels))

@@ -72,7 +72,8 @@ def test_channel_qr_cards_and_funnel(opsctl, tmp_path: Path) -> None:  # type: i
     assert (tmp_path / "cards.pdf").read_bytes().startswith(b"%PDF")
     shown = json.loads(opsctl("funnel", "show", "--channel", "dept-cardio", "--json").stdout)
     stages = shown["channels"][0]["stages"]
-    assert [s["count"] for s in stages] == [0] * 7 and stages[3]["note"]
+    assert [s["count"] for s in stages] == [0] * 8 and stages[5]["note"] and stages[7]["stage"] == "repeat"
+    assert json.loads(opsctl("funnel", "show", "--repeat-days", "7", "--json").stdout)["repeat_days"] == 7
     assert json.loads(opsctl("wechat", "process", "--json").stdout) == {"processed": 0, "failed": 0}
     assert json.loads(opsctl("funnel", "retention", "--json").stdout)["cohorts"] == []
     opsctl("wechat", "qr", "create", "--channel", "nope", expect=4)
@@ -89,3 +90,30 @@ def test_demo_month_goes_through_the_sandbox_and_the_callback(opsctl) -> None:  
     assert events["value"] > 20 and f"HTTP 200 共 {events['value']} 次" in events["note"]
     funnels = [r for r in rows if r["metric"].startswith("漏斗 ")]
     assert funnels and all(int(r["value"].split("→")[0]) >= int(r["value"].split("→")[1]) for r in funnels)
+    steps = [[int(v) for v in r["value"].split("→")] for r in funnels]
+    assert all(len(s) == 6 and s[1] >= s[2] >= s[3] >= max(s[4], s[5]) for s in steps)  # 扫码→…→处方 / 复诊
+    assert by_metric["关注者发起问诊"]["value"] > 0 and sum(s[3] for s in steps) > 0  # reaches the clinical core
+
+
+def test_issue_command_names_menu_qr_and_card_batches(opsctl, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The names the issue specifies: top-level ``menu`` (publish = push) and ``qr``, ``cards batch create``."""
+    (tmp_path / "bad.yaml").write_text(BAD_MENU, encoding="utf-8")
+    assert "40018" in opsctl("menu", "validate", "bad.yaml", expect=3).stdout
+    good = BAD_MENU.replace("预约挂号就诊", "预约挂号").replace('sex: "1"', 'tag_id: "100"')
+    (tmp_path / "menu.yaml").write_text(good, encoding="utf-8")
+    opsctl("menu", "validate", "menu.yaml")
+    assert "+ 新增一级菜单「预约挂号」" in opsctl("menu", "diff", "menu.yaml").stdout
+    assert json.loads(opsctl("menu", "publish", "menu.yaml", "--json").stdout)["published"] is True
+    opsctl("menu", "pull", "--out", "pulled.yaml")  # each invocation embeds a fresh sandbox: nothing there
+    assert (tmp_path / "pulled.yaml").exists()
+    assert json.loads(opsctl("wechat", "menu", "push", "menu.yaml", "--dry-run", "--json").stdout)["changes"]
+    opsctl("channels", "add", "--code", "event-1", "--kind", "event", "--name", "义诊活动")
+    qr = json.loads(opsctl("qr", "create", "--channel", "event-1", "--temporary", "7", "--json").stdout)
+    assert qr[0]["scene"] == "ch:event-1:1" and qr[0]["permanent"] is False and qr[0]["expires_at"]
+    opsctl("qr", "create", "--channel", "event-1", "--temporary", "31", expect=3)
+    cards = json.loads(opsctl("cards", "batch", "create", "--batch", "pc-b", "--size", "2", "--copy", "扫码关注",
+                              "--json").stdout)
+    assert [c["scene"] for c in cards] == ["pc:pc-b:00001", "pc:pc-b:00002"]
+    opsctl("cards", "print", "pc-b", "--out", "b.pdf")
+    assert "未找到处方" in opsctl("cards", "batch", "link", "pc-b", "--prescription", "rx_nope", expect=4).stderr
+    assert (tmp_path / "b.pdf").read_bytes().startswith(b"%PDF")

@@ -107,8 +107,19 @@ def test_template_fields_and_mass_list_sizes() -> None:
 
 def test_funnel_conversion_and_drop_off() -> None:
     stages = stages_from_counts({"scanned": 10, "followed": 8, "registered": 2})
-    assert [s.count for s in stages] == [10, 8, 2, 0, 0, 0, 0]
+    assert [s.count for s in stages] == [10, 8, 2, 0, 0, 0, 0, 0]
     assert stages[1].conversion_from_previous == 0.8 and stages[1].drop_off == 2
     assert stages[2].conversion_overall == 0.2 and stages[2].conversion_from_previous == 0.25
-    assert stages[3].note and stages[3].conversion_from_previous == 0.0
+    assert not stages[3].note and stages[3].conversion_from_previous == 0.0
+    assert "尚未上线" in stages[5].note and "尚未上线" in stages[6].note
     assert stages_from_counts({})[1].conversion_overall is None
+
+
+def test_funnel_branches_after_the_first_consultation_convert_from_it() -> None:
+    """首张处方, 视频问诊, 护理 and 复诊 each convert from 首次问诊, not from the stage listed before."""
+    stages = {s.stage: s for s in stages_from_counts({"scanned": 20, "consulted": 10, "prescribed": 4, "repeat": 3},
+                                                     {"repeat": 12.5})}
+    assert stages["prescribed"].base == "consulted" and stages["prescribed"].conversion_from_previous == 0.4
+    assert stages["repeat"].base == "consulted" and stages["repeat"].conversion_from_previous == 0.3
+    assert stages["repeat"].drop_off == 7 and stages["repeat"].conversion_overall == 0.15
+    assert stages["repeat"].median_days == 12.5 and stages["consulted"].base == "registered"

@@ -12,11 +12,11 @@ from clinical_core.domain.time import SHANGHAI
 from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, emit_json, render
 from opsctl.cli.state import container, operator
 
-app = typer.Typer(help="渠道转化漏斗：扫码 → 关注 → 注册 → 问诊 → 购药 → 视频问诊 → 护理。\n\n示例：opsctl funnel show --channel dept-cardio --json",
+app = typer.Typer(help="渠道转化漏斗：扫码 → 关注 → 绑定健康卡 → 首次问诊 → 首张处方 / 视频问诊 / 护理 → 窗口内复诊。\n\n示例：opsctl funnel show --channel dept-cardio --json",
                   no_args_is_help=True)
 DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])]
-COLUMNS = [("channel", "渠道"), ("label", "阶段"), ("count", "人数"), ("conversion_from_previous", "上一步转化率"),
-           ("conversion_overall", "总转化率"), ("drop_off", "流失"), ("median", "关注到注册中位天数"), ("note", "说明")]
+COLUMNS = [("channel", "渠道"), ("label", "阶段"), ("count", "人数"), ("conversion_from_previous", "阶段转化率"),
+           ("conversion_overall", "总转化率"), ("drop_off", "流失"), ("median", "关注后中位天数"), ("note", "说明")]
 
 
 @app.command("show")
@@ -24,12 +24,14 @@ def show(
     channel: Annotated[str | None, typer.Option("--channel", help="只看一个渠道（编码或场景值）")] = None,
     start: DateOpt = None,
     end: DateOpt = None,
+    repeat_days: Annotated[int, typer.Option("--repeat-days", min=1, max=365, help="复诊窗口：首次问诊后多少天内再次问诊")] = 30,
     fmt: FormatOpt = Format.table,
     as_json: JsonOpt = False,
 ) -> None:
-    """按渠道显示转化漏斗（首次触达归因；尚未上线的阶段记为 0 并注明）。--start/--end 为北京时间日期，含首尾。
+    """按渠道及包裹卡批次显示转化漏斗（首次触达归因）：各阶段人数、阶段转化率（首张处方、视频问诊、护理、复诊均相对首次问诊）、
+    流失与关注后中位天数；尚未上线的阶段记为 0 并注明。--start/--end 为北京时间日期，含首尾。
 
-    示例：opsctl funnel show --channel dept-cardio --start 2026-10-01 --end 2026-10-31 --json
+    示例：opsctl funnel show --channel dept-cardio --start 2026-10-01 --end 2026-10-31 --repeat-days 30 --json
     """
     c = container()
     now = c.clock.now()
@@ -37,14 +39,14 @@ def show(
     last = (end.date() if end else now.astimezone(SHANGHAI).date())
     lo = datetime.combine(first, time(0), tzinfo=SHANGHAI).astimezone(UTC)
     hi = datetime.combine(last + timedelta(days=1), time(0), tzinfo=SHANGHAI).astimezone(UTC)
-    funnels = service.funnel(c.uow(), operator(), lo, hi, channel)
+    funnels = service.funnel(c.uow(), operator(), lo, hi, channel, repeat_days)
     if choose(fmt, as_json) is Format.json:
-        emit_json({"from": first, "to": last, "channels": funnels})
+        emit_json({"from": first, "to": last, "repeat_days": repeat_days, "channels": funnels})
         return
-    rows = [{"channel": f.channel if i == 0 else "", "label": s.label, "count": s.count,
+    rows = [{"channel": (f.channel + ("" if f.parcels is None else f"（{f.parcels} 个包裹）")) if i == 0 else "",
+             "label": s.label, "count": s.count,
              "conversion_from_previous": _pct(s.conversion_from_previous), "conversion_overall": _pct(s.conversion_overall),
-             "drop_off": s.drop_off, "note": s.note,
-             "median": f.median_days_to_register if i == 0 and f.median_days_to_register is not None else ""}
+             "drop_off": s.drop_off, "note": s.note, "median": "" if s.median_days is None else s.median_days}
             for f in funnels for i, s in enumerate(f.stages)]
     render(rows, COLUMNS, choose(fmt, as_json), title=f"转化漏斗（{first} 至 {last}）", empty="该时段没有渠道数据")
 

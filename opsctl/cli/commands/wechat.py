@@ -18,9 +18,9 @@ from opsctl.cli.state import container, operator
 
 app = typer.Typer(help="公众号运营：沙箱服务器、菜单、渠道二维码、回调队列。\n\n示例：opsctl wechat menu push menu.yaml --dry-run",
                   no_args_is_help=True)
-menu_app = typer.Typer(help="自定义菜单即代码：校验、对比、发布、拉取。\n\n示例：opsctl wechat menu validate menu.yaml",
+menu_app = typer.Typer(help="自定义菜单即代码：校验、对比、发布、拉取。\n\n示例：opsctl menu validate menu.yaml",
                        no_args_is_help=True)
-qr_app = typer.Typer(help="渠道带参数二维码。\n\n示例：opsctl wechat qr create --channel dept-cardio", no_args_is_help=True)
+qr_app = typer.Typer(help="渠道带参数二维码。\n\n示例：opsctl qr create --channel dept-cardio --temporary 30", no_args_is_help=True)
 app.add_typer(menu_app, name="menu")
 app.add_typer(qr_app, name="qr")
 
@@ -80,15 +80,15 @@ def menu_validate(file: FileArg) -> None:
     info("菜单符合微信的全部限制")
 
 
-@menu_app.command("push")
-def menu_push(
+@menu_app.command("publish")
+def menu_publish(
     file: FileArg,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示与线上菜单的差异，不发布")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """校验后与微信上的菜单对比，再发布（默认菜单及个性化菜单整体替换）。
 
-    示例：opsctl wechat menu push menu.yaml --dry-run
+    示例：opsctl menu publish menu.yaml --dry-run
     """
     c = container()
     result = menu_service.publish(c.uow(), operator(), c.wechat, _load(file), dry_run=dry_run)
@@ -101,6 +101,19 @@ def menu_push(
         info("已发布；微信客户端最迟约 5 分钟后刷新菜单")
     elif dry_run and result.changes:
         info("试运行：未发布")
+
+
+@menu_app.command("push")
+def menu_push(
+    file: FileArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示与线上菜单的差异，不发布")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """同 menu publish（保留的旧名称）。
+
+    示例：opsctl wechat menu push menu.yaml --dry-run
+    """
+    menu_publish(file, dry_run=dry_run, as_json=as_json)
 
 
 @menu_app.command("diff")
