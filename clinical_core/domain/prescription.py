@@ -3,6 +3,14 @@
     pending_review --approve--> approved            (药师审核通过; never automatic: R32, R36)
     pending_review --reject--> rejected --revise--> pending_review   (R35: back to the doctor, reviewed again)
     pending_review/rejected/approved --void--> voided                (作废, before payment)
+
+Circulation (流转), after approval only (R20 先方后药, R32):
+
+    approved --pay--> paid --dispense--> dispensed --ship--> shipped --deliver--> delivered
+    paid --refund--> refunded                                        (退款, before dispensing)
+
+Dispensing marks the prescription as used; a used prescription is never
+dispensed again (R54).
 """
 
 from __future__ import annotations
@@ -21,10 +29,17 @@ class RxStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     VOIDED = "voided"
+    PAID = "paid"
+    DISPENSED = "dispensed"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    REFUNDED = "refunded"
 
     @property
     def label(self) -> str:
-        return {"pending_review": "待审核", "approved": "审核通过", "rejected": "审核驳回", "voided": "已作废"}[self]
+        return {"pending_review": "待审核", "approved": "审核通过", "rejected": "审核驳回", "voided": "已作废",
+                "paid": "已支付", "dispensed": "已调配", "shipped": "已发货", "delivered": "已签收",
+                "refunded": "已退款"}[self]
 
 
 class RxAction(StrEnum):
@@ -32,10 +47,16 @@ class RxAction(StrEnum):
     REJECT = "reject"
     REVISE = "revise"
     VOID = "void"
+    PAY = "pay"
+    DISPENSE = "dispense"
+    SHIP = "ship"
+    DELIVER = "deliver"
+    REFUND = "refund"
 
     @property
     def label(self) -> str:
-        return {"approve": "审核通过", "reject": "驳回", "revise": "修改后重新提交", "void": "作废"}[self]
+        return {"approve": "审核通过", "reject": "驳回", "revise": "修改后重新提交", "void": "作废", "pay": "支付",
+                "dispense": "调配", "ship": "发货", "deliver": "签收", "refund": "退款"}[self]
 
 
 R = RxStatus
@@ -44,7 +65,50 @@ RX_TRANSITIONS: dict[RxAction, tuple[frozenset[RxStatus], RxStatus]] = {
     RxAction.REJECT: (frozenset({R.PENDING_REVIEW}), R.REJECTED),
     RxAction.REVISE: (frozenset({R.REJECTED}), R.PENDING_REVIEW),
     RxAction.VOID: (frozenset({R.PENDING_REVIEW, R.REJECTED, R.APPROVED}), R.VOIDED),
+    RxAction.PAY: (frozenset({R.APPROVED}), R.PAID),
+    RxAction.DISPENSE: (frozenset({R.PAID}), R.DISPENSED),
+    RxAction.SHIP: (frozenset({R.DISPENSED}), R.SHIPPED),
+    RxAction.DELIVER: (frozenset({R.SHIPPED}), R.DELIVERED),
+    RxAction.REFUND: (frozenset({R.PAID}), R.REFUNDED),
 }
+
+NOT_YET_APPROVED = frozenset({R.PENDING_REVIEW, R.REJECTED})
+USED = frozenset({R.DISPENSED, R.SHIPPED, R.DELIVERED})
+
+
+def ensure_may_order_drugs(rx_id: str, status: RxStatus) -> None:
+    """R20 先方后药: no paying for (ordering) drugs before the prescription is approved."""
+    if status in NOT_YET_APPROVED:
+        raise RuleViolation("R20", "处方尚未经药师审核通过，不能购药")
+    rx_transition(rx_id, status, RxAction.PAY)
+
+
+def ensure_unused(rx_id: str, status: RxStatus) -> None:
+    """R54: a dispensed prescription is marked used and is never dispensed again."""
+    if status in USED:
+        raise RuleViolation("R54", "该处方已调配使用，不能重复使用")
+    rx_transition(rx_id, status, RxAction.DISPENSE)
+
+
+def check_tracking(carrier: str, tracking_no: str) -> tuple[str, str]:
+    carrier, tracking_no = carrier.strip(), tracking_no.strip()
+    if not carrier or len(carrier) > 40:
+        raise InvalidInput("须填写承运商（最多 40 字）", field="carrier")
+    if not tracking_no.isascii() or not tracking_no.replace("-", "").isalnum() or not 6 <= len(tracking_no) <= 40:
+        raise InvalidInput("运单号须为 6–40 位字母或数字", field="tracking_no")
+    return carrier, tracking_no
+
+
+def check_store_code(code: str) -> str:
+    code = code.strip().upper()
+    if not code or len(code) > 20 or not code.replace("-", "").replace("_", "").isalnum() or not code.isascii():
+        raise InvalidInput("药房编码须为 1–20 位字母、数字、- 或 _", field="code")
+    return code
+
+
+def drugs_total_fen(items: list[tuple[int, int]]) -> int:
+    """(price_fen, quantity) pairs → the amount the patient pays."""
+    return sum(price * qty for price, qty in items)
 
 
 def rx_transition(rx_id: str, status: RxStatus, action: RxAction) -> RxStatus:
