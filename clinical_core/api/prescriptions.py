@@ -18,6 +18,7 @@ from clinical_core.ports.his import HisPort
 from clinical_core.ports.signer import Signer
 from clinical_core.services import prescriptions as service
 from clinical_core.services import rx_circulation as circulation
+from clinical_core.services import rx_renewals as renewals
 
 router = APIRouter(prefix="/api/v1", tags=["prescriptions"])
 
@@ -184,3 +185,36 @@ def ship(rx_id: str, body: ShipIn, principal: PrincipalDep, uow: UowDep) -> Circ
 @router.post("/prescriptions/{rx_id}/deliver", response_model=Circulation, summary="确认签收（患者本人、管理员）")
 def deliver(rx_id: str, principal: PrincipalDep, uow: UowDep) -> Circulation:
     return circulation.confirm_delivery(uow, principal, rx_id)
+
+
+# --- 快速续方 (fast renewal) ---
+
+Renewal = renewals.RenewalView
+
+
+class RenewalDecisionIn(BaseModel):
+    approve: bool
+    reason: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/prescriptions/{rx_id}/renewals", response_model=Renewal, status_code=201,
+             summary="申请快速续方（患者本人；已调配的慢病长期处方）")
+def request_renewal(rx_id: str, principal: PrincipalDep, uow: UowDep) -> Renewal:
+    return renewals.request_renewal(uow, principal, rx_id)
+
+
+@router.get("/doctor/renewals", response_model=list[Renewal], summary="待处理的续方申请（原开方医生；含重复用药提示）")
+def renewal_queue(principal: PrincipalDep, uow: UowDep) -> list[Renewal]:
+    return renewals.renewal_queue(uow, principal)
+
+
+@router.get("/renewals/{renewal_id}", response_model=Renewal, summary="续方申请详情（患者本人、原开方医生）")
+def renewal_detail(renewal_id: str, principal: PrincipalDep, uow: UowDep) -> Renewal:
+    return renewals.get_renewal(uow, principal, renewal_id)
+
+
+@router.post("/renewals/{renewal_id}/decision", response_model=Renewal,
+             summary="续方（新处方，重新签名、全部规则与审方）或拒绝并说明原因（原开方医生）")
+def decide_renewal(renewal_id: str, body: RenewalDecisionIn, principal: PrincipalDep, uow: UowDep, his: HisDep,
+                   signer: SignerDep) -> Renewal:
+    return renewals.decide_renewal(uow, principal, his, signer, renewal_id, approve=body.approve, reason=body.reason)

@@ -177,3 +177,49 @@ def canonical_form(header: dict[str, object], items: list[dict[str, object]]) ->
 def countersign_form(canonical: bytes, doctor_signature: bytes) -> bytes:
     """What the pharmacist signs on approval: the prescription and the doctor's signature."""
     return canonical + b"\n" + b"approved-by-pharmacist\n" + doctor_signature
+
+
+# --- 快速续方 (fast renewal) ---
+
+
+class RenewalStatus(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    DECLINED = "declined"
+
+    @property
+    def label(self) -> str:
+        return {"requested": "待医生处理", "approved": "已续方", "declined": "已拒绝"}[self]
+
+
+RENEWABLE_SOURCES = frozenset({R.DISPENSED, R.SHIPPED, R.DELIVERED})
+ACTIVE = frozenset({R.PENDING_REVIEW, R.APPROVED, R.PAID, R.DISPENSED, R.SHIPPED, R.DELIVERED})
+
+
+def ensure_renewable(status: RxStatus, long_term_reason: str | None, max_days_supply: int) -> None:
+    """Only a chronic prescription (a written long-term reason or more than 7 days' supply, R26)
+    that was actually dispensed can be renewed."""
+    if status not in RENEWABLE_SOURCES:
+        raise InvalidInput("只有已调配的处方可以申请续方", field="prescription_id")
+    if not long_term_reason and max_days_supply <= 7:
+        raise InvalidInput("只有慢性病长期处方可以快速续方，请预约复诊", field="prescription_id")
+
+
+def renewal_transition(renewal_id: str, status: RenewalStatus, approve: bool) -> RenewalStatus:
+    if status is not RenewalStatus.REQUESTED:
+        raise IllegalTransition("续方申请", renewal_id, status.label, "续方" if approve else "拒绝续方")
+    return RenewalStatus.APPROVED if approve else RenewalStatus.DECLINED
+
+
+def check_decline_reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason or len(reason) > 200:
+        raise InvalidInput("拒绝续方须填写原因（最多 200 字），例如「请先预约复诊」", field="reason")
+    return reason
+
+
+def duplicates(renewed: set[str], active: dict[str, set[str]]) -> dict[str, tuple[str, ...]]:
+    """Generic names of the renewal that the patient already has on other active prescriptions:
+    {generic name: (prescription ids…)}."""
+    return {name: tuple(sorted(rx for rx, names in active.items() if name in names))
+            for name in sorted(renewed) if any(name in names for names in active.values())}

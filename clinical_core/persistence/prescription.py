@@ -42,6 +42,7 @@ class PrescriptionRow(PublicIdMixin, Base):
     tracking_no: Mapped[str | None] = mapped_column(String(40))
     delivered_at: Mapped[datetime | None]
     refunded_at: Mapped[datetime | None]
+    renewal_of_id: Mapped[int | None] = mapped_column(fk("prescriptions.id"))  # 快速续方: the earlier prescription
 
 
 class PrescriptionItemRow(IdMixin, Base):
@@ -143,3 +144,17 @@ class RxRefundRow(PublicIdMixin, Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]
+
+
+class RxRenewalRow(PublicIdMixin, Base):
+    """快速续方申请: the patient asks the earlier prescriber to renew a chronic prescription."""
+
+    __tablename__ = "rx_renewals"
+    source_id: Mapped[int] = mapped_column(fk("prescriptions.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(fk("patients.id"), index=True)
+    doctor_id: Mapped[int] = mapped_column(fk("staff.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # requested | approved | declined
+    decline_reason: Mapped[str | None] = mapped_column(String(200))
+    new_prescription_id: Mapped[int | None] = mapped_column(fk("prescriptions.id"))
+    requested_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]

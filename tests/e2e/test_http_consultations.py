@@ -25,6 +25,7 @@ from clinical_core.services import (
     drug_catalogue,
     prescriptions,
     rx_circulation,
+    rx_renewals,
 )
 from opsctl.http.app import create_app
 from opsctl.wiring import Container
@@ -52,11 +53,13 @@ class World:
     # Orders in the state an endpoint needs, made through the services.
     def order(self, state: str) -> str:
         c, k = self.c, self.clinic
-        if state == "rx_pending":
+        if state in ("rx_pending", "rx_chronic"):
+            days, reason = (28, "高血压病情稳定") if state == "rx_chronic" else (7, None)
             return prescriptions.issue_prescription(c.uow(), k.doctor_a, c.his, c.signer, prescriptions.NewPrescription(
-                self.order("in_progress"), ("I10",), (prescriptions.NewItem("XY001", 1, 7, "每日一次"),))).public_id
+                self.order("in_progress"), ("I10",), (prescriptions.NewItem("XY001", 1, days, "每日一次"),),
+                long_term_reason=reason)).public_id
         if state.startswith("rx_"):  # circulation: approved → paid (store chosen) → dispensed → shipped
-            rx_id = self.order("rx_pending")
+            rx_id = self.order("rx_chronic" if state in ("rx_chronic_dispensed", "rx_renewal") else "rx_pending")
             assert self.pharmacist is not None
             prescriptions.review_prescription(c.uow(), self.pharmacist, c.signer, rx_id, approve=True)
             if state == "rx_approved":
@@ -68,8 +71,10 @@ class World:
             if state == "rx_paid":
                 return rx_id
             rx_circulation.dispense(c.uow(), ADMIN, c.signer, rx_id)
-            if state == "rx_dispensed":
+            if state in ("rx_dispensed", "rx_chronic_dispensed"):
                 return rx_id
+            if state == "rx_renewal":
+                return rx_renewals.request_renewal(c.uow(), k.patient, rx_id).public_id
             rx_circulation.ship(c.uow(), ADMIN, rx_id, "顺丰速运", "SF1234567890")
             return rx_id
         created = consultation.create_consultation(c.uow(), k.patient, c.payments, self.service, QUESTION)
@@ -187,6 +192,11 @@ MATRIX: list[tuple[str, str, str, Callable[[World, str], str], Any, set[str]]] =
     ("rx_ship", "POST", "rx_dispensed", lambda w, o: f"{P}/{o}/ship",
      {"json": {"carrier": "顺丰速运", "tracking_no": "SF1234567890"}}, {"admin", "pharmacist"}),
     ("rx_deliver", "POST", "rx_shipped", lambda w, o: f"{P}/{o}/deliver", {}, {"owner", "admin"}),
+    ("rx_renew", "POST", "rx_chronic_dispensed", lambda w, o: f"{P}/{o}/renewals", {}, {"owner"}),
+    ("renewal_queue", "GET", "-", lambda w, o: "/api/v1/doctor/renewals", {}, {"doctor", "other_doctor"}),
+    ("renewal_detail", "GET", "rx_renewal", lambda w, o: f"/api/v1/renewals/{o}", {}, {"owner", "doctor"}),
+    ("renewal_decide", "POST", "rx_renewal", lambda w, o: f"/api/v1/renewals/{o}/decision",
+     {"json": {"approve": False, "reason": "请先预约复诊"}}, {"doctor"}),
 ]
 
 

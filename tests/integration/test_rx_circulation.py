@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from clinical_core.adapters.his_fake import FakeHis
-from clinical_core.domain.errors import Forbidden, IllegalTransition, InvalidInput, NotFound, RuleViolation
+from clinical_core.domain.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound, RuleViolation
 from clinical_core.domain.prescription import RxStatus
 from clinical_core.domain.time import FixedClock
 from clinical_core.persistence.models import AuditRow
@@ -180,3 +180,84 @@ def test_r25_expired_and_ownership(container: Container, clock: FixedClock, appr
     with pytest.raises(RuleViolation) as caught:
         rx_circulation.pay_for_drugs(c.uow(), clinic.patient, c.payments, rx_id)
     assert caught.value.rule == "R25"
+
+
+# --- 快速续方 ---
+
+
+def _dispensed(c: Container, clinic: Clinic, his: FakeHis, oid: str, reviewer: object, *items: prescriptions.NewItem,
+               reason: str | None = None) -> str:
+    rx_id = prescriptions.issue_prescription(c.uow(), clinic.doctor_a, his, c.signer, rx(
+        oid, *items, long_term_reason=reason)).public_id
+    prescriptions.review_prescription(c.uow(), reviewer, c.signer, rx_id, approve=True)  # type: ignore[arg-type]
+    rx_circulation.choose_store(c.uow(), clinic.patient, rx_id, "PH-01")
+    order = rx_circulation.pay_for_drugs(c.uow(), clinic.patient, c.payments, rx_id)
+    rx_circulation.handle_paid_notification(c.uow(), c.payments, *c.payments.simulate_payment(order.out_trade_no))
+    rx_circulation.dispense(c.uow(), ADMIN, c.signer, rx_id)
+    return rx_id
+
+
+def test_fast_renewal(container: Container, setup: Setup) -> None:
+    from clinical_core.persistence.models import HisVisitRow
+    from clinical_core.services import rx_renewals, signatures
+
+    c, (clinic, oid, his) = container, setup
+    reviewer = pharmacist(c, "ph.senior", "主管药师", date(2015, 1, 1))
+    rx_circulation.add_store(c.uow(), ADMIN, "PH-01", "院内药房", "深圳市福田区某路 1 号")
+    short = _dispensed(c, clinic, his, oid, reviewer)  # 7 days, no chronic reason
+    with pytest.raises(InvalidInput, match="慢性病"):
+        rx_renewals.request_renewal(c.uow(), clinic.patient, short)
+    chronic = _dispensed(c, clinic, his, oid, reviewer, prescriptions.NewItem("XY001", 2, 28, "每日一次"),
+                         reason="高血压病情稳定，长期用药")
+    with pytest.raises(Forbidden):
+        rx_renewals.request_renewal(c.uow(), clinic.other_patient, chronic)
+    asked = rx_renewals.request_renewal(c.uow(), clinic.patient, chronic)
+    assert (asked.status, asked.diagnoses, asked.drugs) == ("requested", ("I10",), ("苯磺酸氨氯地平片",))
+    with pytest.raises(Conflict):
+        rx_renewals.request_renewal(c.uow(), clinic.patient, chronic)
+    queue = rx_renewals.renewal_queue(c.uow(), clinic.doctor_a)
+    assert [r.public_id for r in queue] == [asked.public_id]
+    # the doctor sees the same drug on the patient's other active prescription
+    assert [(d.generic_name, d.prescription_ids) for d in queue[0].duplicates] == [("苯磺酸氨氯地平片", (short,))]
+    assert rx_renewals.renewal_queue(c.uow(), clinic.doctor_b) == []
+    with pytest.raises(Forbidden):
+        rx_renewals.decide_renewal(c.uow(), clinic.doctor_b, his, c.signer, asked.public_id, approve=True)
+    with pytest.raises(Forbidden):
+        rx_renewals.get_renewal(c.uow(), clinic.other_patient, asked.public_id)
+
+    with c.uow() as uow:  # every rule runs again: without the offline diagnosis R02 refuses the renewal
+        visit = uow.session.scalar(select(HisVisitRow).where(HisVisitRow.visit_no == "MZ1"))
+        saved = visit.diagnoses
+        visit.diagnoses = [{"icd10": "E11.9", "name": "2型糖尿病"}]
+        uow.commit()
+    with pytest.raises(RuleViolation) as caught:
+        rx_renewals.decide_renewal(c.uow(), clinic.doctor_a, his, c.signer, asked.public_id, approve=True)
+    assert caught.value.rule == "R02"
+    assert rx_renewals.get_renewal(c.uow(), clinic.patient, asked.public_id).status == "requested"
+    with c.uow() as uow:
+        uow.session.scalar(select(HisVisitRow).where(HisVisitRow.visit_no == "MZ1")).diagnoses = saved
+        uow.commit()
+
+    renewed = rx_renewals.decide_renewal(c.uow(), clinic.doctor_a, his, c.signer, asked.public_id, approve=True)
+    assert renewed.status == "approved" and renewed.new_prescription_id not in (None, chronic)
+    new = prescriptions.get_prescription(c.uow(), clinic.patient, renewed.new_prescription_id or "")
+    assert (new.status, new.version, [i.days_supply for i in new.items]) == ("pending_review", 1, [28])
+    assert [p.public_id for p in prescriptions.review_queue(c.uow(), reviewer)] == [new.public_id]  # R32: reviewed
+    checks = signatures.verify_prescription(c.uow(), ADMIN, c.signer, new.public_id)
+    assert [(x.role, x.valid) for x in checks] == [("doctor", True)]  # newly signed
+    with pytest.raises(RuleViolation) as caught:  # R20: no drugs before the renewal is approved
+        rx_circulation.pay_for_drugs(c.uow(), clinic.patient, c.payments, new.public_id)
+    assert caught.value.rule == "R20"
+    with pytest.raises(IllegalTransition):
+        rx_renewals.decide_renewal(c.uow(), clinic.doctor_a, his, c.signer, asked.public_id, approve=False,
+                                   reason="请复诊")
+
+    again = rx_renewals.request_renewal(c.uow(), clinic.patient, chronic)
+    with pytest.raises(InvalidInput):
+        rx_renewals.decide_renewal(c.uow(), clinic.doctor_a, his, c.signer, again.public_id, approve=False, reason=" ")
+    declined = rx_renewals.decide_renewal(c.uow(), clinic.doctor_a, his, c.signer, again.public_id, approve=False,
+                                          reason="请先预约复诊")
+    assert (declined.status, declined.decline_reason, declined.new_prescription_id) == (
+        "declined", "请先预约复诊", None)
+    # the doctor now sees the renewed prescription as an active duplicate too
+    assert set(declined.duplicates[0].prescription_ids) == {short, new.public_id}
