@@ -28,7 +28,14 @@ from clinical_core.domain.prescription import RejectReason, ensure_may_review_on
 from clinical_core.domain.staff import Role, ensure_may_prescribe
 from clinical_core.domain.time import SHANGHAI, local_date
 from clinical_core.persistence import models as m
-from clinical_core.services import consult_settings, consultation, prescriptions, rx_circulation, signatures
+from clinical_core.services import (
+    consult_settings,
+    consultation,
+    prescriptions,
+    rx_circulation,
+    rx_renewals,
+    signatures,
+)
 from clinical_core.services.consult_settings import ServiceSettings
 from clinical_core.services.organisation import qualification_of
 
@@ -156,6 +163,7 @@ def step_prescriptions(ctx: DemoContext) -> None:
     ctx.add("处方流转", n["paid"], f"支付 {n['paid']}（重复通知 {n['repeat_notice']} 次未重复记账），调配 "
             f"{n['dispensed']}，发货 {n['shipped']}，签收 {n['delivered']}，调配前退款 {n['refunded']}")
     ctx.add("已用处方再次调配", n["reuse_blocked"], "R54 拦截：已调配的处方不能再次使用")
+    _renewals(ctx, {d.staff_id: d for d in prescribers[dept]}, reviewers)
     approved = prescriptions.list_prescriptions(c.uow(), ADMIN, limit=1_000)
     checked = [signatures.verify_prescription(c.uow(), ADMIN, c.signer, p.public_id)
                for p in approved[:20] if p.status in ("approved", "paid", "dispensed", "shipped", "delivered")]
@@ -191,3 +199,36 @@ def _circulate(ctx: DemoContext, rx_id: str, patient: Principal, store_pharmacis
     rx_circulation.ship(c.uow(), store_pharmacist, rx_id, "顺丰速运", f"SF{ctx.rng.randrange(10**11, 10**12)}")
     n["shipped"] += 1
     shipped.append((rx_id, patient))
+
+
+def _renewals(ctx: DemoContext, doctors: dict[str | None, Principal], reviewers: list[Principal]) -> None:
+    """快速续方 at the month's end: patients of delivered chronic prescriptions ask to renew; the
+    prescriber renews the first ones (new prescription → pharmacist review) and declines the last."""
+    from clinical_core.persistence.prescription import PrescriptionRow
+
+    c = ctx.container
+    with c.uow() as u:
+        chronic = u.session.execute(
+            select(PrescriptionRow.public_id, m.PatientRow.public_id, m.StaffRow.public_id)
+            .join(m.PatientRow, m.PatientRow.id == PrescriptionRow.patient_id)
+            .join(m.StaffRow, m.StaffRow.id == PrescriptionRow.doctor_id)
+            .where(PrescriptionRow.status == "delivered", PrescriptionRow.long_term_reason.is_not(None))
+            .order_by(PrescriptionRow.id).limit(3)).all()
+    n = Counter[str]()
+    for i, (rx_id, pid, doctor_id) in enumerate(chronic):
+        ctx.clock.advance(timedelta(hours=1))
+        patient = Principal(f"demo:{pid}", "demo-patient", Role.PATIENT, patient_id=pid)
+        asked = rx_renewals.request_renewal(c.uow(), patient, rx_id)
+        doctor = doctors[doctor_id]
+        n["duplicates"] += len(rx_renewals.get_renewal(c.uow(), doctor, asked.public_id).duplicates)
+        if i < len(chronic) - 1:
+            renewed = rx_renewals.decide_renewal(c.uow(), doctor, c.his, c.signer, asked.public_id, approve=True)
+            prescriptions.review_prescription(c.uow(), reviewers[0], c.signer, renewed.new_prescription_id or "",
+                                              approve=True)
+            n["renewed"] += 1
+        else:
+            rx_renewals.decide_renewal(c.uow(), doctor, c.his, c.signer, asked.public_id, approve=False,
+                                       reason="请先预约复诊，复查血压后再开药")
+            n["declined"] += 1
+    ctx.add("快速续方", len(chronic), f"续方 {n['renewed']}（新处方重新签名并经药师审核），拒绝 {n['declined']}"
+            f"（请先复诊）；提示重复用药 {n['duplicates']} 次")

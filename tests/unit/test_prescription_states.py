@@ -106,3 +106,29 @@ def test_reviewer_r33_and_structured_rejections() -> None:
         check_rejection((), "no reason")
     with pytest.raises(InvalidInput):
         check_rejection((RejectReason.OTHER,), " ")
+
+
+def test_renewal_rules() -> None:
+    from clinical_core.domain.prescription import (
+        RenewalStatus,
+        check_decline_reason,
+        duplicates,
+        ensure_renewable,
+        renewal_transition,
+    )
+
+    ensure_renewable(R.DELIVERED, "慢病长期用药", 28)
+    ensure_renewable(R.DISPENSED, None, 28)  # more than 7 days' supply is chronic (R26)
+    for status, reason, days in ((R.APPROVED, "慢病", 28), (R.REFUNDED, "慢病", 28), (R.DELIVERED, None, 7)):
+        with pytest.raises(InvalidInput):
+            ensure_renewable(status, reason, days)
+    assert renewal_transition("rnw_x", RenewalStatus.REQUESTED, True) is RenewalStatus.APPROVED
+    assert renewal_transition("rnw_x", RenewalStatus.REQUESTED, False) is RenewalStatus.DECLINED
+    for done in (RenewalStatus.APPROVED, RenewalStatus.DECLINED):
+        with pytest.raises(IllegalTransition):
+            renewal_transition("rnw_x", done, True)
+    with pytest.raises(InvalidInput):
+        check_decline_reason("  ")
+    assert duplicates({"氨氯地平", "缬沙坦"}, {"rx_b": {"氨氯地平"}, "rx_a": {"氨氯地平", "二甲双胍"}}) == {
+        "氨氯地平": ("rx_a", "rx_b")}
+    assert duplicates({"缬沙坦"}, {"rx_a": {"氨氯地平"}}) == {}
