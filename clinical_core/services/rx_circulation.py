@@ -22,7 +22,15 @@ from typing import Literal
 from sqlalchemy import func, select
 
 from clinical_core.domain.access import Principal, ensure_role
-from clinical_core.domain.errors import Conflict, DomainError, ExternalServiceError, Forbidden, InvalidInput, NotFound, RuleViolation
+from clinical_core.domain.errors import (
+    Conflict,
+    DomainError,
+    ExternalServiceError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+)
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.prescription import (
     RxAction,

@@ -25,12 +25,20 @@ from clinical_core.domain.prescription import (
 )
 from clinical_core.domain.staff import Role
 from clinical_core.persistence.models import DrugRow, PatientRow, StaffRow
-from clinical_core.persistence.prescription import PrescriptionItemRow, PrescriptionRow, RxRenewalRow
+from clinical_core.persistence.prescription import (
+    PrescriptionItemRow,
+    PrescriptionRow,
+    RxRenewalRow,
+)
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.ports.his import HisPort
 from clinical_core.ports.signer import Signer
 from clinical_core.services import audit
-from clinical_core.services.prescriptions import NewItem, NewPrescription, issue_renewal_in_tx
+from clinical_core.services.prescriptions import (
+    NewItem,
+    NewPrescription,
+    issue_renewal_in_tx,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,23 @@ import pytest
 from sqlalchemy import select, update
 
 from clinical_core.adapters.his_fake import FakeHis
-from clinical_core.domain.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound, RuleViolation
+from clinical_core.domain.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+)
 from clinical_core.domain.prescription import RxStatus
 from clinical_core.domain.time import FixedClock
 from clinical_core.persistence.models import AuditRow
-from clinical_core.persistence.prescription import PrescriptionItemRow, PrescriptionRow, PrescriptionSignatureRow, RxRefundRow
+from clinical_core.persistence.prescription import (
+    PrescriptionItemRow,
+    PrescriptionRow,
+    PrescriptionSignatureRow,
+    RxRefundRow,
+)
 from clinical_core.services import prescriptions, rx_circulation
 from opsctl.wiring import Container
 from tests.integration.test_prescriptions import pharmacist, rx, setup  # noqa: F401  (fixture)
@@ -25,7 +37,7 @@ Setup = tuple[Clinic, str, FakeHis]
 
 
 @pytest.fixture
-def approved(container: Container, setup: Setup) -> tuple[Clinic, str]:
+def approved(container: Container, setup: Setup) -> tuple[Clinic, str]:  # noqa: F811 (pytest fixture)
     clinic, oid, his = setup
     reviewer = pharmacist(container, "ph.senior", "主管药师", date(2015, 1, 1))
     issued = prescriptions.issue_prescription(container.uow(), clinic.doctor_a, his, container.signer, rx(
@@ -82,7 +94,7 @@ def test_pay_choose_dispense_ship_deliver(container: Container, approved: tuple[
         "prescription.dispense", "prescription.ship", "prescription.deliver"]
 
 
-def test_r20_no_drugs_before_an_approved_prescription(container: Container, setup: Setup) -> None:
+def test_r20_no_drugs_before_an_approved_prescription(container: Container, setup: Setup) -> None:  # noqa: F811 (pytest fixture)
     clinic, oid, his = setup
     issued = prescriptions.issue_prescription(container.uow(), clinic.doctor_a, his, container.signer, rx(oid))
     rx_circulation.add_store(container.uow(), ADMIN, "PH-01", "院内药房", "深圳市福田区某路 1 号")
@@ -197,7 +209,7 @@ def _dispensed(c: Container, clinic: Clinic, his: FakeHis, oid: str, reviewer: o
     return rx_id
 
 
-def test_fast_renewal(container: Container, setup: Setup) -> None:
+def test_fast_renewal(container: Container, setup: Setup) -> None:  # noqa: F811 (pytest fixture)
     from clinical_core.persistence.models import HisVisitRow
     from clinical_core.services import rx_renewals, signatures
 

@@ -11,7 +11,12 @@ from clinical_core.adapters.drug_excel import read_catalogue
 from clinical_core.domain.drug_catalogue import CatalogueRejected
 from clinical_core.domain.prescription import RxStatus
 from clinical_core.domain.prescription_rules import RULES
-from clinical_core.services import drug_catalogue, prescriptions, rx_circulation, signatures
+from clinical_core.services import (
+    drug_catalogue,
+    prescriptions,
+    rx_circulation,
+    signatures,
+)
 from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, render
 from opsctl.cli.state import container, operator
 
