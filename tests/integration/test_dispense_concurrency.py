@@ -16,7 +16,12 @@ from clinical_core.domain.access import Principal
 from clinical_core.domain.consultation import MessageKind, ServiceKind
 from clinical_core.domain.errors import NotFound, RuleViolation
 from clinical_core.domain.staff import FilingStatus, Role
-from clinical_core.persistence.models import AuditRow, DepartmentRow, HisVisitRow, PatientRow
+from clinical_core.persistence.models import (
+    AuditRow,
+    DepartmentRow,
+    HisVisitRow,
+    PatientRow,
+)
 from clinical_core.persistence.prescription import PrescriptionRow
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.services import (
