@@ -1,5 +1,7 @@
 """处方与审方 over HTTP: doctors issue, revise and void; pharmacists review;
-patients read their own. Roles, ownership and every rule are the services'."""
+patients read their own, pay for the drugs, choose a store, track and confirm
+delivery; store pharmacists and administrators dispense and ship. Roles,
+ownership and every rule are the services'."""
 
 from __future__ import annotations
 
@@ -8,12 +10,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from clinical_core.api.consultations import PaymentsDep
 from clinical_core.api.security import PrincipalDep, UowDep
 from clinical_core.domain.prescription import RejectReason, RxStatus
 from clinical_core.domain.prescription_rules import RULES
 from clinical_core.ports.his import HisPort
 from clinical_core.ports.signer import Signer
 from clinical_core.services import prescriptions as service
+from clinical_core.services import rx_circulation as circulation
+from clinical_core.services import rx_renewals as renewals
 
 router = APIRouter(prefix="/api/v1", tags=["prescriptions"])
 
@@ -112,3 +117,104 @@ def review(rx_id: str, body: ReviewIn, principal: PrincipalDep, uow: UowDep, sig
 @router.post("/prescriptions/{rx_id}/void", response_model=View, summary="作废处方（开方医生、管理员）")
 def void(rx_id: str, body: VoidIn, principal: PrincipalDep, uow: UowDep) -> View:
     return service.void_prescription(uow, principal, rx_id, body.reason)
+
+
+# --- circulation (流转), after approval only ---
+
+Circulation = circulation.CirculationView
+
+
+class StoreChoiceIn(BaseModel):
+    store_code: str = Field(max_length=20)
+
+
+class ShipIn(BaseModel):
+    carrier: str = Field(max_length=40)
+    tracking_no: str = Field(max_length=40)
+
+
+class RefundIn(BaseModel):
+    reason: str = Field(max_length=40)
+
+
+@router.get("/dispensing-stores", response_model=list[circulation.StoreView], summary="可选药房")
+def stores(principal: PrincipalDep, uow: UowDep) -> list[circulation.StoreView]:
+    return circulation.list_stores(uow, principal)
+
+
+@router.post("/prescriptions/{rx_id}/payment", response_model=circulation.DrugOrder,
+             summary="购药支付（患者本人；仅审核通过的处方，R20）")
+def pay(rx_id: str, principal: PrincipalDep, uow: UowDep, payments: PaymentsDep) -> circulation.DrugOrder:
+    return circulation.pay_for_drugs(uow, principal, payments, rx_id)
+
+
+@router.post("/payments/wechat/rx-notify", summary="药费支付结果通知（支付平台回调，签名校验）")
+async def rx_paid_notification(request: Request, uow: UowDep, payments: PaymentsDep) -> dict[str, str]:
+    body = await request.body()
+    circulation.handle_paid_notification(uow, payments, dict(request.headers), body)
+    return {"code": "SUCCESS", "message": "成功"}
+
+
+@router.put("/prescriptions/{rx_id}/store", response_model=Circulation, summary="选择调配药房（患者本人）")
+def choose_store(rx_id: str, body: StoreChoiceIn, principal: PrincipalDep, uow: UowDep) -> Circulation:
+    return circulation.choose_store(uow, principal, rx_id, body.store_code)
+
+
+@router.get("/prescriptions/{rx_id}/circulation", response_model=Circulation,
+            summary="流转跟踪：支付、调配、物流（患者本人、药师、管理员）")
+def track(rx_id: str, principal: PrincipalDep, uow: UowDep) -> Circulation:
+    return circulation.track(uow, principal, rx_id)
+
+
+@router.post("/prescriptions/{rx_id}/refund", response_model=Circulation, summary="退款（调配前；患者本人、管理员）")
+def refund(rx_id: str, body: RefundIn, principal: PrincipalDep, uow: UowDep, payments: PaymentsDep) -> Circulation:
+    return circulation.refund_drugs(uow, principal, payments, rx_id, body.reason)
+
+
+@router.post("/prescriptions/{rx_id}/dispense", response_model=Circulation,
+             summary="调配（药房药师、管理员；再次验证医生与药师签名 R41，已用处方不可再用 R54）")
+def dispense(rx_id: str, principal: PrincipalDep, uow: UowDep, signer: SignerDep) -> Circulation:
+    return circulation.dispense(uow, principal, signer, rx_id)
+
+
+@router.post("/prescriptions/{rx_id}/ship", response_model=Circulation, summary="发货（药房药师、管理员）")
+def ship(rx_id: str, body: ShipIn, principal: PrincipalDep, uow: UowDep) -> Circulation:
+    return circulation.ship(uow, principal, rx_id, body.carrier, body.tracking_no)
+
+
+@router.post("/prescriptions/{rx_id}/deliver", response_model=Circulation, summary="确认签收（患者本人、管理员）")
+def deliver(rx_id: str, principal: PrincipalDep, uow: UowDep) -> Circulation:
+    return circulation.confirm_delivery(uow, principal, rx_id)
+
+
+# --- 快速续方 (fast renewal) ---
+
+Renewal = renewals.RenewalView
+
+
+class RenewalDecisionIn(BaseModel):
+    approve: bool
+    reason: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/prescriptions/{rx_id}/renewals", response_model=Renewal, status_code=201,
+             summary="申请快速续方（患者本人；已调配的慢病长期处方）")
+def request_renewal(rx_id: str, principal: PrincipalDep, uow: UowDep) -> Renewal:
+    return renewals.request_renewal(uow, principal, rx_id)
+
+
+@router.get("/doctor/renewals", response_model=list[Renewal], summary="待处理的续方申请（原开方医生；含重复用药提示）")
+def renewal_queue(principal: PrincipalDep, uow: UowDep) -> list[Renewal]:
+    return renewals.renewal_queue(uow, principal)
+
+
+@router.get("/renewals/{renewal_id}", response_model=Renewal, summary="续方申请详情（患者本人、原开方医生）")
+def renewal_detail(renewal_id: str, principal: PrincipalDep, uow: UowDep) -> Renewal:
+    return renewals.get_renewal(uow, principal, renewal_id)
+
+
+@router.post("/renewals/{renewal_id}/decision", response_model=Renewal,
+             summary="续方（新处方，重新签名、全部规则与审方）或拒绝并说明原因（原开方医生）")
+def decide_renewal(renewal_id: str, body: RenewalDecisionIn, principal: PrincipalDep, uow: UowDep, his: HisDep,
+                   signer: SignerDep) -> Renewal:
+    return renewals.decide_renewal(uow, principal, his, signer, renewal_id, approve=body.approve, reason=body.reason)

@@ -32,6 +32,17 @@ class PrescriptionRow(PublicIdMixin, Base):
     reviewed_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
     void_reason: Mapped[str | None] = mapped_column(String(200))
+    # circulation (流转), after approval only
+    store_id: Mapped[int | None] = mapped_column(fk("dispensing_stores.id"))
+    paid_at: Mapped[datetime | None]
+    dispensed_at: Mapped[datetime | None]  # R54: the electronic "used" mark
+    dispensed_by_id: Mapped[int | None] = mapped_column(fk("staff.id"))
+    shipped_at: Mapped[datetime | None]
+    carrier: Mapped[str | None] = mapped_column(String(40))
+    tracking_no: Mapped[str | None] = mapped_column(String(40))
+    delivered_at: Mapped[datetime | None]
+    refunded_at: Mapped[datetime | None]
+    renewal_of_id: Mapped[int | None] = mapped_column(fk("prescriptions.id"))  # 快速续方: the earlier prescription
 
 
 class PrescriptionItemRow(IdMixin, Base):
@@ -88,3 +99,62 @@ class PrescriptionSignatureRow(IdMixin, Base):
     digest: Mapped[str] = mapped_column(String(64))  # sha256 of what was signed
     signature: Mapped[str] = mapped_column(Text)  # base64
     signed_at: Mapped[datetime]
+
+
+class DispensingStoreRow(PublicIdMixin, Base):
+    """药房（调配门店）: the hospital pharmacy or a contracted retail pharmacy (R23: written agreement)."""
+
+    __tablename__ = "dispensing_stores"
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    address: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    agreement_no: Mapped[str | None] = mapped_column(String(60))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class RxPaymentRow(PublicIdMixin, Base):
+    """药费支付记录 (one per prepay), settled by the provider's paid notification."""
+
+    __tablename__ = "rx_payments"
+    prescription_id: Mapped[int] = mapped_column(fk("prescriptions.id"), index=True)
+    out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
+    prepay_id: Mapped[str | None] = mapped_column(String(64))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))  # pending | succeeded
+    transaction_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+
+
+class RxRefundRow(PublicIdMixin, Base):
+    """药费退款记录: pending → succeeded | failed, sent to the provider after the commit."""
+
+    __tablename__ = "rx_refunds"
+    prescription_id: Mapped[int] = mapped_column(fk("prescriptions.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(fk("rx_payments.id"), index=True)
+    out_refund_no: Mapped[str] = mapped_column(String(32), unique=True)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), index=True)  # pending | succeeded
+    refund_id: Mapped[str | None] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(80))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+
+
+class RxRenewalRow(PublicIdMixin, Base):
+    """快速续方申请: the patient asks the earlier prescriber to renew a chronic prescription."""
+
+    __tablename__ = "rx_renewals"
+    source_id: Mapped[int] = mapped_column(fk("prescriptions.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(fk("patients.id"), index=True)
+    doctor_id: Mapped[int] = mapped_column(fk("staff.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # requested | approved | declined
+    decline_reason: Mapped[str | None] = mapped_column(String(200))
+    new_prescription_id: Mapped[int | None] = mapped_column(fk("prescriptions.id"))
+    requested_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]

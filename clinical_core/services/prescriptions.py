@@ -213,6 +213,21 @@ def issue_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, sign
     return view
 
 
+def issue_renewal_in_tx(uow: UnitOfWork, his: HisPort, signer: Signer, doctor: StaffRow, source: PrescriptionRow,
+                        cmd: NewPrescription, actor: str) -> PrescriptionRow:
+    """快速续方: a new prescription on the encounter of the earlier one (the renewal request is the
+    follow-up contact), through every rule (R02 against the HIS again, R24–R26, R04, R07/R14), newly
+    signed by the doctor, and pending the pharmacist's review like any other (R32)."""
+    consultation = uow.session.get(ConsultationRow, source.consultation_id)
+    assert consultation is not None
+    row = _apply(uow, his, doctor, consultation, cmd, None)
+    row.renewal_of_id = source.id
+    sign_in_tx(uow, signer, row, doctor, "doctor", canonical_of(uow, row))
+    audit.record(uow, actor, "prescription.issue", "prescription", row.public_id, renewal_of=source.public_id,
+                 items=len(cmd.items), warnings=[w["code"] for w in row.warnings])
+    return row
+
+
 def revise_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, signer: Signer, rx_id: str,
                         cmd: NewPrescription) -> PrescriptionView:
     """R35: the prescriber revises (and re-signs) a rejected prescription; it goes back to review."""

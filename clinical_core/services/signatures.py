@@ -144,6 +144,21 @@ def doctor_signature_in_tx(uow: UnitOfWork, signer: Signer, row: PrescriptionRow
     return raw
 
 
+def countersignature_in_tx(uow: UnitOfWork, signer: Signer, row: PrescriptionRow) -> None:
+    """R41 at dispensing: the doctor's signature and the pharmacist's countersignature of the
+    current version both verify against the prescription as stored now."""
+    doctor_sig = doctor_signature_in_tx(uow, signer, row)
+    sig = uow.session.scalar(select(PrescriptionSignatureRow).where(
+        PrescriptionSignatureRow.prescription_id == row.id, PrescriptionSignatureRow.version == row.version,
+        PrescriptionSignatureRow.role == "pharmacist").order_by(PrescriptionSignatureRow.id.desc()))
+    if sig is None:
+        raise RuleViolation("R23", f"处方 {row.public_id} 当前版本没有药师审核签名")
+    cert = uow.session.get(StaffCertificateRow, sig.certificate_id)
+    assert cert is not None
+    signer.verify(cert.certificate_pem, countersign_form(canonical_of(uow, row), doctor_sig),
+                  base64.b64decode(sig.signature), sig.signed_at)
+
+
 def verify_prescription(uow: UnitOfWork, principal: Principal, signer: Signer, rx_id: str) -> list[SignatureCheck]:
     """Every signature of every version, checked against the prescription as stored now."""
     ensure_role(principal, {Role.ADMIN, Role.PHARMACIST})

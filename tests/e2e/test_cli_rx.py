@@ -155,3 +155,73 @@ def test_ca_init_issue_cert_and_verify(env: Path) -> None:
     c.close()
     tampered = run("rx", "verify", rx, "--json", expect=6)
     assert json.loads(tampered.stdout)[0]["valid"] is False
+
+
+def test_stores_and_circulation_commands(env: Path) -> None:
+    """opsctl rx stores add/list, then dispense (once: R54), ship, deliver, track; refund refused after use."""
+    from datetime import UTC, date, datetime
+
+    from clinical_core.domain.access import Principal
+    from clinical_core.domain.consultation import MessageKind, ServiceKind
+    from clinical_core.domain.staff import FilingStatus, Role
+    from clinical_core.persistence.models import DepartmentRow, HisVisitRow, PatientRow
+    from clinical_core.services import (
+        accounts,
+        consult_settings,
+        consultation,
+        drug_catalogue,
+        prescriptions,
+        rx_circulation,
+    )
+    from tests.support.clinic import ADMIN, OPS, build_clinic, certify
+
+    added = json.loads(run("rx", "stores", "add", "ph-01", "--name", "院内药房", "--address", "门诊楼一层",
+                           "--agreement-no", "HT-1", "--json").stdout)
+    assert added[0]["code"] == "PH-01"
+    run("rx", "stores", "add", "PH-01", "--name", "重复", "--address", "某处", expect=5)
+    assert [s["code"] for s in json.loads(run("rx", "stores", "list", "--json").stdout)] == ["PH-01"]
+
+    c = Container(load_settings())
+    clinic = build_clinic(c)
+    ph = accounts.add_staff_account(c.uow(), ADMIN, accounts.NewStaffAccount(
+        username="ph.x", role=Role.PHARMACIST, name="药师", title="主管药师", licence_no="Y1",
+        practising_since=date(2010, 1, 1), filing=FilingStatus.FILED, may_prescribe=False))
+    reviewer = Principal(ph.public_id, "ph.x", Role.PHARMACIST, staff_id=ph.staff_id)
+    certify(c, clinic.doctor_a, reviewer)
+    drug_catalogue.import_catalogue(c.uow(), ADMIN, [(2, {"药品编码": "XY001", "通用名": "氨氯地平片", "规格": "5mg",
+                                                         "剂型": "片剂", "单位": "盒", "价格(元)": "12", "类别": "西药"})],
+                                    source="t.xlsx")
+    with c.uow() as uow:
+        uow.session.add(HisVisitRow(
+            visit_no="MZ1", visited_at=datetime(2026, 9, 1, tzinfo=UTC), visit_type="outpatient",
+            patient_id=uow.session.scalar(select(PatientRow.id).where(PatientRow.public_id == clinic.patient.patient_id)),
+            department_id=uow.session.scalar(select(DepartmentRow.id).where(DepartmentRow.code == "CARD")),
+            diagnoses=[{"icd10": "I10", "name": "原发性高血压"}]))
+        uow.commit()
+    svc = consult_settings.configure_service(c.uow(), OPS, consult_settings.ServiceSettings(
+        kind=ServiceKind.DEPARTMENT, price_fen=0, department_code="CARD")).public_id
+    oid = consultation.create_consultation(c.uow(), clinic.patient, c.payments, svc, "高血压复诊开药").consultation.public_id
+    consultation.claim_consultation(c.uow(), clinic.doctor_a, oid)
+    consultation.post_message(c.uow(), clinic.doctor_a, c.attachments, oid, MessageKind.TEXT, "您好")
+    rx = prescriptions.issue_prescription(c.uow(), clinic.doctor_a, c.his, c.signer, prescriptions.NewPrescription(
+        oid, ("I10",), (prescriptions.NewItem("XY001", 2, 7, "每日一次"),))).public_id
+    run("rx", "dispense", rx, expect=5)  # not approved, not paid: nothing to dispense
+    prescriptions.review_prescription(c.uow(), reviewer, c.signer, rx, approve=True)
+    rx_circulation.choose_store(c.uow(), clinic.patient, rx, "PH-01")
+    order = rx_circulation.pay_for_drugs(c.uow(), clinic.patient, c.payments, rx)
+    rx_circulation.handle_paid_notification(c.uow(), c.payments, *c.payments.simulate_payment(order.out_trade_no))
+    c.close()
+
+    assert json.loads(run("rx", "list", "--status", "paid", "--json").stdout)[0]["public_id"] == rx
+    assert json.loads(run("rx", "refund", rx, "--reason", "取消", "--dry-run", "--json").stdout)[0]["status"] == "paid"
+    assert json.loads(run("rx", "dispense", rx, "--json").stdout)[0]["status"] == "dispensed"
+    assert "R54" in run("rx", "dispense", rx, expect=6).stderr
+    assert "R54" in run("rx", "refund", rx, "--reason", "取消", expect=6).stderr
+    run("rx", "ship", rx, "--carrier", "顺丰速运", "--tracking-no", "x", expect=3)
+    shipped = json.loads(run("rx", "ship", rx, "--carrier", "顺丰速运", "--tracking-no", "SF1234567890",
+                             "--json").stdout)[0]
+    assert shipped["tracking_no"] == "SF1234567890"
+    run("rx", "deliver", rx)
+    tracked = json.loads(run("rx", "track", rx, "--json").stdout)[0]
+    assert (tracked["status"], tracked["amount_fen"], tracked["paid_fen"], tracked["store_code"]) == (
+        "delivered", 2400, 2400, "PH-01")

@@ -18,7 +18,15 @@ from sqlalchemy import select
 from clinical_core.domain.consultation import MessageKind, ServiceKind
 from clinical_core.domain.staff import FilingStatus, Role
 from clinical_core.persistence.models import DepartmentRow, HisVisitRow, PatientRow
-from clinical_core.services import accounts, consult_settings, consultation, drug_catalogue, prescriptions
+from clinical_core.services import (
+    accounts,
+    consult_settings,
+    consultation,
+    drug_catalogue,
+    prescriptions,
+    rx_circulation,
+    rx_renewals,
+)
 from opsctl.http.app import create_app
 from opsctl.wiring import Container
 from tests.support.clinic import ADMIN, OPS, Clinic, build_clinic, certify
@@ -36,6 +44,7 @@ class World:
     clinic: Clinic
     tokens: dict[str, str]
     service: str
+    pharmacist: Principal | None = None
 
     def call(self, role: str, method: str, path: str, **kwargs: object) -> Response:
         headers = {} if role == "anonymous" else {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -44,9 +53,30 @@ class World:
     # Orders in the state an endpoint needs, made through the services.
     def order(self, state: str) -> str:
         c, k = self.c, self.clinic
-        if state == "rx_pending":
+        if state in ("rx_pending", "rx_chronic"):
+            days, reason = (28, "高血压病情稳定") if state == "rx_chronic" else (7, None)
             return prescriptions.issue_prescription(c.uow(), k.doctor_a, c.his, c.signer, prescriptions.NewPrescription(
-                self.order("in_progress"), ("I10",), (prescriptions.NewItem("XY001", 1, 7, "每日一次"),))).public_id
+                self.order("in_progress"), ("I10",), (prescriptions.NewItem("XY001", 1, days, "每日一次"),),
+                long_term_reason=reason)).public_id
+        if state.startswith("rx_"):  # circulation: approved → paid (store chosen) → dispensed → shipped
+            rx_id = self.order("rx_chronic" if state in ("rx_chronic_dispensed", "rx_renewal") else "rx_pending")
+            assert self.pharmacist is not None
+            prescriptions.review_prescription(c.uow(), self.pharmacist, c.signer, rx_id, approve=True)
+            if state == "rx_approved":
+                return rx_id
+            rx_circulation.choose_store(c.uow(), k.patient, rx_id, "PH-01")
+            order = rx_circulation.pay_for_drugs(c.uow(), k.patient, c.payments, rx_id)
+            rx_circulation.handle_paid_notification(c.uow(), c.payments, *c.payments.simulate_payment(
+                order.out_trade_no))
+            if state == "rx_paid":
+                return rx_id
+            rx_circulation.dispense(c.uow(), ADMIN, c.signer, rx_id)
+            if state in ("rx_dispensed", "rx_chronic_dispensed"):
+                return rx_id
+            if state == "rx_renewal":
+                return rx_renewals.request_renewal(c.uow(), k.patient, rx_id).public_id
+            rx_circulation.ship(c.uow(), ADMIN, rx_id, "顺丰速运", "SF1234567890")
+            return rx_id
         created = consultation.create_consultation(c.uow(), k.patient, c.payments, self.service, QUESTION)
         oid = created.consultation.public_id
         if state == "created":
@@ -85,8 +115,9 @@ def world(container: Container) -> Iterator[World]:
     tokens["admin"] = _staff_token(container, "adm.x", Role.ADMIN, None)  # type: ignore[arg-type]
     tokens["pharmacist"] = _staff_token(container, "ph.x", Role.PHARMACIST, "主管药师")
     pharmacist = [a for a in accounts.list_accounts(container.uow(), ADMIN) if a.username == "ph.x"][0]
-    certify(container, clinic.doctor_a, Principal(pharmacist.public_id, "ph.x", Role.PHARMACIST,
-                                                  staff_id=pharmacist.staff_id))
+    reviewer = Principal(pharmacist.public_id, "ph.x", Role.PHARMACIST, staff_id=pharmacist.staff_id)
+    certify(container, clinic.doctor_a, reviewer)
+    rx_circulation.add_store(container.uow(), ADMIN, "PH-01", "院内药房", "深圳市福田区某路 1 号")
     drug_catalogue.import_catalogue(container.uow(), ADMIN, [(2, {
         "药品编码": "XY001", "通用名": "苯磺酸氨氯地平片", "规格": "5mg*28片", "剂型": "片剂", "单位": "盒",
         "价格(元)": "27.5", "类别": "西药"})], source="t.xlsx")
@@ -100,7 +131,7 @@ def world(container: Container) -> Iterator[World]:
     service = consult_settings.configure_service(container.uow(), OPS, consult_settings.ServiceSettings(
         kind=ServiceKind.DEPARTMENT, price_fen=1500, department_code="CARD")).public_id
     with TestClient(create_app(container.settings, container)) as client:
-        yield World(client, container, clinic, tokens, service)
+        yield World(client, container, clinic, tokens, service, reviewer)
 
 
 def _attachment_path(w: World, oid: str) -> str:
@@ -150,6 +181,22 @@ MATRIX: list[tuple[str, str, str, Callable[[World, str], str], Any, set[str]]] =
     ("rx_review", "POST", "rx_pending", lambda w, o: f"{P}/{o}/review", {"json": {"approve": True}}, {"pharmacist"}),
     ("rx_void", "POST", "rx_pending", lambda w, o: f"{P}/{o}/void", {"json": {"reason": "改线下"}},
      {"doctor", "admin"}),
+    ("rx_stores", "GET", "-", lambda w, o: "/api/v1/dispensing-stores", {}, ALL),
+    ("rx_pay", "POST", "rx_approved", lambda w, o: f"{P}/{o}/payment", {}, {"owner"}),
+    ("rx_store", "PUT", "rx_approved", lambda w, o: f"{P}/{o}/store", {"json": {"store_code": "PH-01"}},
+     {"owner", "admin"}),
+    ("rx_track", "GET", "rx_paid", lambda w, o: f"{P}/{o}/circulation", {}, {"owner", "admin", "pharmacist"}),
+    ("rx_refund", "POST", "rx_paid", lambda w, o: f"{P}/{o}/refund", {"json": {"reason": "不需要了"}},
+     {"owner", "admin"}),
+    ("rx_dispense", "POST", "rx_paid", lambda w, o: f"{P}/{o}/dispense", {}, {"admin", "pharmacist"}),
+    ("rx_ship", "POST", "rx_dispensed", lambda w, o: f"{P}/{o}/ship",
+     {"json": {"carrier": "顺丰速运", "tracking_no": "SF1234567890"}}, {"admin", "pharmacist"}),
+    ("rx_deliver", "POST", "rx_shipped", lambda w, o: f"{P}/{o}/deliver", {}, {"owner", "admin"}),
+    ("rx_renew", "POST", "rx_chronic_dispensed", lambda w, o: f"{P}/{o}/renewals", {}, {"owner"}),
+    ("renewal_queue", "GET", "-", lambda w, o: "/api/v1/doctor/renewals", {}, {"doctor", "other_doctor"}),
+    ("renewal_detail", "GET", "rx_renewal", lambda w, o: f"/api/v1/renewals/{o}", {}, {"owner", "doctor"}),
+    ("renewal_decide", "POST", "rx_renewal", lambda w, o: f"/api/v1/renewals/{o}/decision",
+     {"json": {"approve": False, "reason": "请先预约复诊"}}, {"doctor"}),
 ]
 
 
@@ -216,3 +263,33 @@ def test_openapi_lists_consultation_and_prescription_endpoints(world: World) -> 
     assert {"/api/v1/consultations", "/api/v1/consultations/{consultation_id}/claim", "/api/v1/doctor/todo",
             "/api/v1/payments/wechat/notify", "/api/v1/prescriptions", "/api/v1/pharmacist/review-queue",
             "/api/v1/prescription-rules"} <= paths
+
+
+def test_prescription_circulation_over_http(world: World) -> None:
+    """Approved → the patient pays (signed, repeated callback), chooses a store, tracks; the store
+    dispenses once (R54), ships; the patient confirms delivery. Before approval: R20 as 422."""
+    w = world
+    pending = w.order("rx_pending")
+    early = w.call("owner", "POST", f"{P}/{pending}/payment")
+    assert early.status_code == 422 and early.json()["rule"] == "R20", early.text
+    rx_id = w.order("rx_approved")
+    assert [s["code"] for s in w.call("owner", "GET", "/api/v1/dispensing-stores").json()] == ["PH-01"]
+    assert w.call("owner", "PUT", f"{P}/{rx_id}/store", json={"store_code": "PH-01"}).json()["store_code"] == "PH-01"
+    order = w.call("owner", "POST", f"{P}/{rx_id}/payment").json()
+    assert order["circulation"]["amount_fen"] == 2750 and order["client_params"]
+    headers, body = w.c.payments.simulate_payment(order["out_trade_no"])
+    forged = w.client.post("/api/v1/payments/wechat/rx-notify", content=body,
+                           headers={**headers, "Wechatpay-Signature": "0" * 64})
+    assert forged.status_code == 502
+    for _ in range(2):
+        assert w.client.post("/api/v1/payments/wechat/rx-notify", content=body, headers=headers).json()["code"] == \
+            "SUCCESS"
+    tracked = w.call("owner", "GET", f"{P}/{rx_id}/circulation").json()
+    assert (tracked["status"], tracked["paid_fen"]) == ("paid", 2750)
+    assert w.call("pharmacist", "POST", f"{P}/{rx_id}/dispense").json()["status"] == "dispensed"
+    again = w.call("pharmacist", "POST", f"{P}/{rx_id}/dispense")
+    assert again.status_code == 422 and again.json()["rule"] == "R54"
+    shipped = w.call("pharmacist", "POST", f"{P}/{rx_id}/ship", json={"carrier": "顺丰速运",
+                                                                       "tracking_no": "SF1234567890"}).json()
+    assert shipped["tracking_no"] == "SF1234567890"
+    assert w.call("owner", "POST", f"{P}/{rx_id}/deliver").json()["status"] == "delivered"

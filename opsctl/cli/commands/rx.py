@@ -1,4 +1,4 @@
-"""opsctl rx: prescription rules and the drug catalogue (RX-4)."""
+"""opsctl rx: prescription rules, the drug catalogue (RX-4), dispensing stores and circulation."""
 
 from __future__ import annotations
 
@@ -11,13 +11,21 @@ from clinical_core.adapters.drug_excel import read_catalogue
 from clinical_core.domain.drug_catalogue import CatalogueRejected
 from clinical_core.domain.prescription import RxStatus
 from clinical_core.domain.prescription_rules import RULES
-from clinical_core.services import drug_catalogue, prescriptions, signatures
+from clinical_core.services import (
+    drug_catalogue,
+    prescriptions,
+    rx_circulation,
+    signatures,
+)
 from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, render
 from opsctl.cli.state import container, operator
 
-app = typer.Typer(help="处方：规则与药品目录。\n\n示例：opsctl rx rules --json", no_args_is_help=True)
+app = typer.Typer(help="处方：规则、药品目录、药房与流转（调配、发货）。\n\n示例：opsctl rx rules --json",
+                  no_args_is_help=True)
 catalogue_app = typer.Typer(help="药品目录。\n\n示例：opsctl rx catalogue import 药品目录.xlsx", no_args_is_help=True)
 app.add_typer(catalogue_app, name="catalogue")
+stores_app = typer.Typer(help="调配药房（院内药房或签约药店）。\n\n示例：opsctl rx stores list", no_args_is_help=True)
+app.add_typer(stores_app, name="stores")
 
 SEVERITY_LABELS = {"block": "拦截", "needs_reason": "需注明理由", "warn": "提示"}
 
@@ -61,7 +69,8 @@ def catalogue_import(
 
 @app.command("list")
 def list_(
-    status: Annotated[RxStatus | None, typer.Option(help="pending_review、approved、rejected、voided")] = None,
+    status: Annotated[RxStatus | None, typer.Option(help="pending_review、approved、rejected、voided、paid、dispensed、"
+                                                         "shipped、delivered、refunded")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000, help="最多显示条数")] = 50,
     fmt: FormatOpt = Format.table,
     as_json: JsonOpt = False,
@@ -101,3 +110,124 @@ def verify(
     current = max((x.version for x in checks), default=0)
     if not checks or not all(x.valid for x in checks if x.version == current):
         raise typer.Exit(6)
+
+
+STORE_COLUMNS = [("code", "编码"), ("name", "名称"), ("address", "地址"), ("phone", "电话"),
+                 ("agreement_no", "协议编号"), ("active", "在用"), ("public_id", "编号")]
+CIRCULATION_COLUMNS = [("prescription_id", "处方"), ("status", "状态代码"), ("status_label", "状态"),
+                       ("amount_fen", "药费(分)"), ("paid_fen", "已付(分)"), ("refunded_fen", "已退(分)"),
+                       ("store_code", "药房"), ("dispensed_at", "调配时间"), ("carrier", "承运商"),
+                       ("tracking_no", "运单号"), ("shipped_at", "发货时间"), ("delivered_at", "签收时间")]
+
+
+@stores_app.command("add")
+def stores_add(
+    code: Annotated[str, typer.Argument(help="药房编码（字母、数字、- 或 _）")],
+    name: Annotated[str, typer.Option(help="药房名称")],
+    address: Annotated[str, typer.Option(help="地址")],
+    phone: Annotated[str | None, typer.Option(help="药房电话")] = None,
+    agreement_no: Annotated[str | None, typer.Option(help="合作协议编号（院外药店须有书面协议）")] = None,
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """登记调配药房。
+
+    示例：opsctl rx stores add PH-01 --name 院内药房 --address "门诊楼一层" --agreement-no HT-2026-01
+    """
+    view = rx_circulation.add_store(container().uow(), operator(), code, name, address, phone=phone,
+                                    agreement_no=agreement_no)
+    render([_plain(view)], STORE_COLUMNS, choose(fmt, as_json), title="药房已登记")
+
+
+@stores_app.command("list")
+def stores_list(
+    include_inactive: Annotated[bool, typer.Option("--all", help="包括停用的药房")] = False,
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """列出调配药房。
+
+    示例：opsctl rx stores list --json
+    """
+    rows = rx_circulation.list_stores(container().uow(), operator(), include_inactive=include_inactive)
+    render([_plain(r) for r in rows], STORE_COLUMNS, choose(fmt, as_json), title="调配药房", empty="尚未登记药房")
+
+
+@app.command("track")
+def track(
+    rx_id: Annotated[str, typer.Argument(help="处方编号（rx_...）")],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """查看处方流转：支付、退款（由记录推算）、药房、调配、物流。
+
+    示例：opsctl rx track rx_0123 --json
+    """
+    view = rx_circulation.track(container().uow(), operator(), rx_id)
+    render([_plain(view)], CIRCULATION_COLUMNS, choose(fmt, as_json), title="处方流转")
+
+
+@app.command("dispense")
+def dispense(
+    rx_id: Annotated[str, typer.Argument(help="处方编号（rx_...）")],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """调配：已支付且已选药房；再次验证医生签名与药师审核签名（R41）；调配即标记已使用，不可再用（R54）。
+
+    示例：opsctl rx dispense rx_0123
+    """
+    c = container()
+    view = rx_circulation.dispense(c.uow(), operator(), c.signer, rx_id)
+    render([_plain(view)], CIRCULATION_COLUMNS, choose(fmt, as_json), title="已调配")
+
+
+@app.command("ship")
+def ship(
+    rx_id: Annotated[str, typer.Argument(help="处方编号（rx_...）")],
+    carrier: Annotated[str, typer.Option(help="承运商")],
+    tracking_no: Annotated[str, typer.Option(help="运单号")],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """发货：登记承运商与运单号。
+
+    示例：opsctl rx ship rx_0123 --carrier 顺丰速运 --tracking-no SF1234567890
+    """
+    view = rx_circulation.ship(container().uow(), operator(), rx_id, carrier, tracking_no)
+    render([_plain(view)], CIRCULATION_COLUMNS, choose(fmt, as_json), title="已发货")
+
+
+@app.command("deliver")
+def deliver(
+    rx_id: Annotated[str, typer.Argument(help="处方编号（rx_...）")],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """确认签收（依据承运商的签收凭证）。
+
+    示例：opsctl rx deliver rx_0123
+    """
+    view = rx_circulation.confirm_delivery(container().uow(), operator(), rx_id)
+    render([_plain(view)], CIRCULATION_COLUMNS, choose(fmt, as_json), title="已签收")
+
+
+@app.command("refund")
+def refund(
+    rx_id: Annotated[str, typer.Argument(help="处方编号（rx_...）")],
+    reason: Annotated[str, typer.Option(help="退款原因（最多 40 字）")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示将退的金额，不退款")] = False,
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """药费退款：已支付、尚未调配的处方；退款单独记账并提交支付平台。
+
+    示例：opsctl rx refund rx_0123 --reason 患者取消 --dry-run
+    """
+    c = container()
+    if dry_run:
+        view = rx_circulation.track(c.uow(), operator(), rx_id)
+        render([_plain(view)], CIRCULATION_COLUMNS, choose(fmt, as_json), title="将退款（未执行）")
+        return
+    view = rx_circulation.refund_drugs(c.uow(), operator(), c.payments, rx_id, reason)
+    render([_plain(view)], CIRCULATION_COLUMNS, choose(fmt, as_json), title="已退款")
