@@ -1,7 +1,7 @@
 """dispensing
 
-Revision ID: 0006_dispensing
-Revises: 0004_content
+Revision ID: 0007_dispensing
+Revises: 0006_funnel
 Create Date: 2026-11-26 08:41:42.593378
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import clinical_core.persistence.base
 
 
-revision = "0006_dispensing"
-down_revision = "0004_content"
+revision = "0007_dispensing"
+down_revision = "0006_funnel"
 branch_labels = None
 depends_on = None
 
