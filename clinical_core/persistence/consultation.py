@@ -13,6 +13,7 @@ from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinical_core.persistence.base import Base, IdMixin, PublicIdMixin, fk
+from clinical_core.persistence.payments import PaymentRecordMixin, RefundRecordMixin
 
 
 class ConsultServiceRow(PublicIdMixin, Base):
@@ -77,36 +78,19 @@ class ConsultationRow(PublicIdMixin, Base):
     )
 
 
-class ConsultPaymentRow(PublicIdMixin, Base):
+class ConsultPaymentRow(PaymentRecordMixin, Base):
     """支付记录 (one per prepay). Settled by the provider's paid notification."""
 
     __tablename__ = "consult_payments"
     consultation_id: Mapped[int] = mapped_column(fk("consultations.id"), index=True)
-    out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
-    prepay_id: Mapped[str | None] = mapped_column(String(64))
-    amount_fen: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20))  # pending | succeeded
-    transaction_id: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime]
-    paid_at: Mapped[datetime | None]
 
 
-class ConsultRefundRow(PublicIdMixin, Base):
+class ConsultRefundRow(RefundRecordMixin, Base):
     """退款记录: its own life (pending → succeeded), sent to the provider outside the order's transaction."""
 
     __tablename__ = "consult_refunds"
     consultation_id: Mapped[int] = mapped_column(fk("consultations.id"), index=True)
     payment_id: Mapped[int] = mapped_column(fk("consult_payments.id"), index=True)
-    out_refund_no: Mapped[str] = mapped_column(String(32), unique=True)
-    amount_fen: Mapped[int] = mapped_column(Integer)
-    reason: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20), index=True)  # pending | succeeded
-    refund_id: Mapped[str | None] = mapped_column(String(64))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(String(200))
-    requested_by: Mapped[str] = mapped_column(String(80))
-    created_at: Mapped[datetime]
-    settled_at: Mapped[datetime | None]
 
 
 class ConsultMessageRow(PublicIdMixin, Base):

@@ -11,6 +11,7 @@ from sqlalchemy import Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinical_core.persistence.base import Base, IdMixin, JsonType, PublicIdMixin, fk
+from clinical_core.persistence.payments import PaymentRecordMixin, RefundRecordMixin
 
 
 class PrescriptionRow(PublicIdMixin, Base):
@@ -114,36 +115,19 @@ class DispensingStoreRow(PublicIdMixin, Base):
     created_at: Mapped[datetime]
 
 
-class RxPaymentRow(PublicIdMixin, Base):
+class RxPaymentRow(PaymentRecordMixin, Base):
     """药费支付记录 (one per prepay), settled by the provider's paid notification."""
 
     __tablename__ = "rx_payments"
     prescription_id: Mapped[int] = mapped_column(fk("prescriptions.id"), index=True)
-    out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
-    prepay_id: Mapped[str | None] = mapped_column(String(64))
-    amount_fen: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20))  # pending | succeeded
-    transaction_id: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime]
-    paid_at: Mapped[datetime | None]
 
 
-class RxRefundRow(PublicIdMixin, Base):
+class RxRefundRow(RefundRecordMixin, Base):
     """药费退款记录: pending → succeeded | failed, sent to the provider after the commit."""
 
     __tablename__ = "rx_refunds"
     prescription_id: Mapped[int] = mapped_column(fk("prescriptions.id"), index=True)
     payment_id: Mapped[int] = mapped_column(fk("rx_payments.id"), index=True)
-    out_refund_no: Mapped[str] = mapped_column(String(32), unique=True)
-    amount_fen: Mapped[int] = mapped_column(Integer)
-    reason: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20), index=True)  # pending | succeeded
-    refund_id: Mapped[str | None] = mapped_column(String(64))
-    requested_by: Mapped[str] = mapped_column(String(80))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime]
-    settled_at: Mapped[datetime | None]
 
 
 class RxRenewalRow(PublicIdMixin, Base):
