@@ -16,7 +16,7 @@ from sqlalchemy import case, func, select
 
 from clinical_core.domain.access import Principal, ensure_role
 from clinical_core.domain.consultation import CloseReason, Ledger, ensure_refundable, ledger
-from clinical_core.domain.errors import DomainError, NotFound
+from clinical_core.domain.errors import NotFound
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.staff import Role
 from clinical_core.persistence.consultation import ConsultationRow, ConsultPaymentRow, ConsultRefundRow
@@ -24,6 +24,7 @@ from clinical_core.persistence.models import StaffRow
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.ports.payment import PaymentGateway
 from clinical_core.services import audit
+from clinical_core.services.refunds import RefundKind, SettleResult, settle_pending
 
 FINANCE = frozenset({Role.ADMIN, Role.OPERATIONS})
 
@@ -39,12 +40,6 @@ class RefundView:
     last_error: str | None
     created_at: datetime
     settled_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class SettleResult:
-    succeeded: int
-    failed: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,40 +127,13 @@ def _refund_view(r: ConsultRefundRow, consultation_id: str) -> RefundView:
                       r.created_at, r.settled_at)
 
 
+CONSULT_REFUNDS = RefundKind(ConsultRefundRow, ConsultPaymentRow, ConsultationRow, "consultation_id",
+                             "consultation", "consult_refund", "job:settle_refunds")
+
+
 def settle_refunds(uow: UnitOfWork, gateway: PaymentGateway, *, limit: int = 100) -> SettleResult:
-    """Send pending refunds to the provider (a job). Each row in its own short transaction,
-    locked with SKIP LOCKED on PostgreSQL so two workers never send the same refund."""
-    with uow:
-        ids = list(uow.session.scalars(select(ConsultRefundRow.id).where(
-            ConsultRefundRow.status == "pending").order_by(ConsultRefundRow.id).limit(limit)))
-    succeeded = failed = 0
-    for refund_pk in ids:
-        with uow:
-            refund = uow.session.scalar(select(ConsultRefundRow).where(
-                ConsultRefundRow.id == refund_pk, ConsultRefundRow.status == "pending"
-            ).with_for_update(skip_locked=True))
-            if refund is None:
-                continue
-            payment = uow.session.get(ConsultPaymentRow, refund.payment_id)
-            order = uow.session.get(ConsultationRow, refund.consultation_id)
-            assert payment is not None and order is not None
-            refund.attempts += 1
-            try:
-                receipt = gateway.refund(payment.out_trade_no, refund.out_refund_no, refund.amount_fen,
-                                         payment.amount_fen, refund.reason)
-            except DomainError as exc:
-                refund.last_error = str(exc)[:200]
-                audit.record(uow, "job:settle_refunds", "consult_refund.failed", "consultation", order.public_id,
-                             refund=refund.public_id, attempts=refund.attempts)
-                failed += 1
-            else:
-                refund.status, refund.refund_id, refund.settled_at = "succeeded", receipt.refund_id, uow.clock.now()
-                refund.last_error = None
-                audit.record(uow, "job:settle_refunds", "consult_refund.succeeded", "consultation", order.public_id,
-                             refund=refund.public_id, amount_fen=refund.amount_fen)
-                succeeded += 1
-            uow.commit()
-    return SettleResult(succeeded, failed)
+    """Send pending consultation refunds to the provider (a job; see ``services.refunds``)."""
+    return settle_pending(uow, gateway, CONSULT_REFUNDS, limit=limit)
 
 
 def list_refunds(uow: UnitOfWork, principal: Principal, *, status: str | None = None,

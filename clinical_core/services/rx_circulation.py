@@ -17,14 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from sqlalchemy import func, select
 
 from clinical_core.domain.access import Principal, ensure_role
 from clinical_core.domain.errors import (
     Conflict,
-    DomainError,
     ExternalServiceError,
     Forbidden,
     InvalidInput,
@@ -56,6 +54,7 @@ from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.ports.payment import PaymentGateway
 from clinical_core.ports.signer import Signer
 from clinical_core.services import audit
+from clinical_core.services.refunds import RefundKind, settle_pending
 from clinical_core.services.signatures import countersignature_in_tx
 
 PAYMENT_ACTOR = "payment:notification"
@@ -390,37 +389,14 @@ def refund_drugs(uow: UnitOfWork, principal: Principal, gateway: PaymentGateway,
         return _view(uow, _load(uow, rx_id))
 
 
+RX_REFUNDS = RefundKind(RxRefundRow, RxPaymentRow, PrescriptionRow, "prescription_id",
+                        "prescription", "rx_refund", "job:settle_rx_refunds")
+
+
 def settle_refunds(uow: UnitOfWork, gateway: PaymentGateway, *, limit: int = 100) -> tuple[int, int]:
     """Send pending drug refunds to the provider, each in its own short transaction (a job too)."""
-    with uow:
-        ids = list(uow.session.scalars(select(RxRefundRow.id).where(
-            RxRefundRow.status == "pending").order_by(RxRefundRow.id).limit(limit)))
-    succeeded = failed = 0
-    for refund_pk in ids:
-        with uow:
-            refund = uow.session.scalar(select(RxRefundRow).where(
-                RxRefundRow.id == refund_pk, RxRefundRow.status == "pending").with_for_update(skip_locked=True))
-            if refund is None:
-                continue
-            payment = uow.session.get(RxPaymentRow, refund.payment_id)
-            row = uow.session.get(PrescriptionRow, refund.prescription_id)
-            assert payment is not None and row is not None
-            refund.attempts += 1
-            outcome: Literal["succeeded", "failed"]
-            try:
-                receipt = gateway.refund(payment.out_trade_no, refund.out_refund_no, refund.amount_fen,
-                                         payment.amount_fen, refund.reason)
-            except DomainError as exc:
-                refund.last_error, outcome = str(exc)[:200], "failed"
-                failed += 1
-            else:
-                refund.status, refund.refund_id, refund.settled_at = "succeeded", receipt.refund_id, uow.clock.now()
-                refund.last_error, outcome = None, "succeeded"
-                succeeded += 1
-            audit.record(uow, "job:settle_rx_refunds", f"rx_refund.{outcome}", "prescription", row.public_id,
-                         refund=refund.public_id, attempts=refund.attempts)
-            uow.commit()
-    return succeeded, failed
+    result = settle_pending(uow, gateway, RX_REFUNDS, limit=limit)
+    return result.succeeded, result.failed
 
 
 def list_circulation(uow: UnitOfWork, principal: Principal, *, status: RxStatus | None = None,
