@@ -39,6 +39,9 @@ class JobResources(Protocol):
     @property
     def followup_sender(self) -> Any: ...
 
+    @property
+    def followup_quiet_hours(self) -> str: ...
+
 
 JobCallable = Callable[[JobResources, datetime, Mapping[str, Any]], Any]
 
@@ -180,10 +183,17 @@ def _process_wechat_inbox(resources: JobResources, now: datetime, options: Mappi
     return process_inbox(resources.uow(), **options)
 
 
+def _start_followups(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
+    from campaigns.services.followup import start_from_events
+
+    return start_from_events(resources.uow(), now, **{"quiet_hours": resources.followup_quiet_hours, **options})
+
+
 def _deliver_followups(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
     from campaigns.services.followup import deliver_due
 
-    return deliver_due(resources.uow(), now, resources.followup_sender, **options)
+    return deliver_due(resources.uow(), now, resources.followup_sender,
+                       **{"quiet_hours": resources.followup_quiet_hours, **options})
 
 
 _SPECS: tuple[JobSpec, ...] = (
@@ -197,7 +207,7 @@ _SPECS: tuple[JobSpec, ...] = (
     JobSpec("wechat.process_inbox", "处理公众号回调事件队列（关注、扫码、群发结果）",
             _process_wechat_inbox, every(minutes=1), grace=timedelta(minutes=5), coalesce=True),
     JobSpec("followup.start_from_events", "按随访计划模板为新发药、已结束咨询的患者开启随访",
-            contract("campaigns.services.followup:start_from_events"), every(minutes=15),
+            _start_followups, every(minutes=15),
             grace=timedelta(hours=6), coalesce=True),
     JobSpec("followup.deliver_due", "发送到期的随访步骤（问卷、消息、复诊提醒），避开免打扰时段",
             _deliver_followups, every(minutes=10), grace=timedelta(hours=1), coalesce=True),

@@ -1,8 +1,8 @@
-"""jobs followup
+"""jobs followup questionnaires
 
 Revision ID: 0008_jobs_followup
 Revises: 0007_dispensing
-Create Date: 2026-11-26 09:39:59.161422
+Create Date: 2026-11-26 09:46:10.401128
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ def upgrade() -> None:
     with op.batch_alter_table('apscheduler_jobs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_apscheduler_jobs_next_run_time'), ['next_run_time'], unique=False)
 
+    op.create_table('followup_cursors',
+    sa.Column('source', sa.String(length=20), nullable=False),
+    sa.Column('position_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('position_id', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('source', name=op.f('pk_followup_cursors'))
+    )
     op.create_table('job_leases',
     sa.Column('job_name', sa.String(length=80), nullable=False),
     sa.Column('holder', sa.String(length=120), nullable=True),
@@ -58,11 +64,168 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_job_runs_public_id'), ['public_id'], unique=True)
         batch_op.create_index(batch_op.f('ix_job_runs_status'), ['status'], unique=False)
 
+    op.create_table('followup_templates',
+    sa.Column('code', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('steps', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('trigger_event', sa.String(length=20), nullable=True),
+    sa.Column('trigger_match', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_by_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('public_id', sa.String(length=40), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['staff.id'], name=op.f('fk_followup_templates_created_by_id_staff'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_followup_templates'))
+    )
+    with op.batch_alter_table('followup_templates', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_followup_templates_code'), ['code'], unique=True)
+        batch_op.create_index(batch_op.f('ix_followup_templates_public_id'), ['public_id'], unique=True)
+        batch_op.create_index(batch_op.f('ix_followup_templates_trigger_event'), ['trigger_event'], unique=False)
+
+    op.create_table('questionnaires',
+    sa.Column('title', sa.String(length=100), nullable=False),
+    sa.Column('owner_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('current_version', sa.Integer(), nullable=False),
+    sa.Column('created_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('public_id', sa.String(length=40), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['owner_id'], ['staff.id'], name=op.f('fk_questionnaires_owner_id_staff'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_questionnaires'))
+    )
+    with op.batch_alter_table('questionnaires', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_questionnaires_owner_id'), ['owner_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_questionnaires_public_id'), ['public_id'], unique=True)
+
+    op.create_table('followup_plans',
+    sa.Column('template_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('patient_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('doctor_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('source', sa.String(length=20), nullable=False),
+    sa.Column('source_ref', sa.String(length=60), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('started_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('stopped_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('public_id', sa.String(length=40), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['doctor_id'], ['staff.id'], name=op.f('fk_followup_plans_doctor_id_staff'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_followup_plans_patient_id_patients'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['template_id'], ['followup_templates.id'], name=op.f('fk_followup_plans_template_id_followup_templates'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_followup_plans')),
+    sa.UniqueConstraint('template_id', 'source', 'source_ref', name='uq_followup_plans_source')
+    )
+    with op.batch_alter_table('followup_plans', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_followup_plans_doctor_id'), ['doctor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_followup_plans_patient_id'), ['patient_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_followup_plans_public_id'), ['public_id'], unique=True)
+        batch_op.create_index(batch_op.f('ix_followup_plans_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_followup_plans_template_id'), ['template_id'], unique=False)
+
+    op.create_table('questionnaire_versions',
+    sa.Column('questionnaire_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('definition', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('created_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['questionnaire_id'], ['questionnaires.id'], name=op.f('fk_questionnaire_versions_questionnaire_id_questionnaires'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_questionnaire_versions')),
+    sa.UniqueConstraint('questionnaire_id', 'version', name='uq_questionnaire_versions_version')
+    )
+    with op.batch_alter_table('questionnaire_versions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_questionnaire_versions_questionnaire_id'), ['questionnaire_id'], unique=False)
+
+    op.create_table('followup_steps',
+    sa.Column('plan_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('title', sa.String(length=40), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('url', sa.String(length=500), nullable=True),
+    sa.Column('questionnaire_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('due_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('sending_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('message_id', sa.String(length=64), nullable=True),
+    sa.Column('last_error', sa.String(length=200), nullable=True),
+    sa.Column('answered_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('public_id', sa.String(length=40), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['plan_id'], ['followup_plans.id'], name=op.f('fk_followup_steps_plan_id_followup_plans'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['questionnaire_id'], ['questionnaires.id'], name=op.f('fk_followup_steps_questionnaire_id_questionnaires'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_followup_steps')),
+    sa.UniqueConstraint('plan_id', 'seq', name='uq_followup_steps_plan_seq')
+    )
+    with op.batch_alter_table('followup_steps', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_followup_steps_plan_id'), ['plan_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_followup_steps_public_id'), ['public_id'], unique=True)
+        batch_op.create_index('ix_followup_steps_status_due', ['status', 'due_at'], unique=False)
+
+    op.create_table('questionnaire_responses',
+    sa.Column('version_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('questionnaire_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('patient_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('step_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('answers_enc', sa.Text(), nullable=False),
+    sa.Column('submitted_at', clinical_core.persistence.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('public_id', sa.String(length=40), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_questionnaire_responses_patient_id_patients'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['questionnaire_id'], ['questionnaires.id'], name=op.f('fk_questionnaire_responses_questionnaire_id_questionnaires'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['step_id'], ['followup_steps.id'], name=op.f('fk_questionnaire_responses_step_id_followup_steps'), initially='IMMEDIATE', deferrable=True),
+    sa.ForeignKeyConstraint(['version_id'], ['questionnaire_versions.id'], name=op.f('fk_questionnaire_responses_version_id_questionnaire_versions'), initially='IMMEDIATE', deferrable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_questionnaire_responses')),
+    sa.UniqueConstraint('step_id', name=op.f('uq_questionnaire_responses_step_id'))
+    )
+    with op.batch_alter_table('questionnaire_responses', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_questionnaire_responses_patient_id'), ['patient_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_questionnaire_responses_public_id'), ['public_id'], unique=True)
+        batch_op.create_index('ix_questionnaire_responses_q_submitted', ['questionnaire_id', 'submitted_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_questionnaire_responses_version_id'), ['version_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('questionnaire_responses', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_questionnaire_responses_version_id'))
+        batch_op.drop_index('ix_questionnaire_responses_q_submitted')
+        batch_op.drop_index(batch_op.f('ix_questionnaire_responses_public_id'))
+        batch_op.drop_index(batch_op.f('ix_questionnaire_responses_patient_id'))
+
+    op.drop_table('questionnaire_responses')
+    with op.batch_alter_table('followup_steps', schema=None) as batch_op:
+        batch_op.drop_index('ix_followup_steps_status_due')
+        batch_op.drop_index(batch_op.f('ix_followup_steps_public_id'))
+        batch_op.drop_index(batch_op.f('ix_followup_steps_plan_id'))
+
+    op.drop_table('followup_steps')
+    with op.batch_alter_table('questionnaire_versions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_questionnaire_versions_questionnaire_id'))
+
+    op.drop_table('questionnaire_versions')
+    with op.batch_alter_table('followup_plans', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_followup_plans_template_id'))
+        batch_op.drop_index(batch_op.f('ix_followup_plans_status'))
+        batch_op.drop_index(batch_op.f('ix_followup_plans_public_id'))
+        batch_op.drop_index(batch_op.f('ix_followup_plans_patient_id'))
+        batch_op.drop_index(batch_op.f('ix_followup_plans_doctor_id'))
+
+    op.drop_table('followup_plans')
+    with op.batch_alter_table('questionnaires', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_questionnaires_public_id'))
+        batch_op.drop_index(batch_op.f('ix_questionnaires_owner_id'))
+
+    op.drop_table('questionnaires')
+    with op.batch_alter_table('followup_templates', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_followup_templates_trigger_event'))
+        batch_op.drop_index(batch_op.f('ix_followup_templates_public_id'))
+        batch_op.drop_index(batch_op.f('ix_followup_templates_code'))
+
+    op.drop_table('followup_templates')
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_job_runs_status'))
         batch_op.drop_index(batch_op.f('ix_job_runs_public_id'))
@@ -71,6 +234,7 @@ def downgrade() -> None:
 
     op.drop_table('job_runs')
     op.drop_table('job_leases')
+    op.drop_table('followup_cursors')
     with op.batch_alter_table('apscheduler_jobs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_apscheduler_jobs_next_run_time'))
 
