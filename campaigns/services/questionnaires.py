@@ -226,13 +226,18 @@ def _visible_patient_ids(uow: UnitOfWork, principal: Principal, q: Questionnaire
     return set(uow.session.scalars(select(FollowupPlanRow.patient_id).where(FollowupPlanRow.doctor_id == staff.id)))
 
 
+def _readable(uow: UnitOfWork, principal: Principal, q: QuestionnaireRow) -> set[int] | None:
+    visible = _visible_patient_ids(uow, principal, q)
+    if visible is not None and not visible and principal.role is not Role.PATIENT:
+        raise Forbidden("只有问卷的创建医生、患者的随访责任医生或管理员可以查看答卷")
+    return visible
+
+
 def _iter_responses(uow: UnitOfWork, principal: Principal, questionnaire_id: str, *,
                     limit: int | None = None) -> Iterator[tuple[QuestionnaireResponseRow, int, PatientRow]]:
     q = _load(uow, questionnaire_id)
-    visible = _visible_patient_ids(uow, principal, q)
+    visible = _readable(uow, principal, q)
     if visible is not None and not visible:
-        if principal.role is not Role.PATIENT:
-            raise Forbidden("只有问卷的创建医生、患者的随访责任医生或管理员可以查看答卷")
         return
     query = (select(QuestionnaireResponseRow, QuestionnaireVersionRow.version, PatientRow)
              .join(QuestionnaireVersionRow, QuestionnaireVersionRow.id == QuestionnaireResponseRow.version_id)
@@ -283,6 +288,7 @@ def export_xlsx(uow: UnitOfWork, principal: Principal, questionnaire_id: str, pa
 
     with uow:
         q = _load(uow, questionnaire_id)
+        _readable(uow, principal, q)  # before the workbook exists
         versions = list(uow.session.scalars(select(QuestionnaireVersionRow).where(
             QuestionnaireVersionRow.questionnaire_id == q.id).order_by(QuestionnaireVersionRow.version)))
         columns: dict[str, tuple[str, str]] = {}  # key → (title, kind), the latest title wins
