@@ -102,13 +102,23 @@ def _owner_or_admin(principal: Principal, staff: StaffRow | None, row: Questionn
         raise Forbidden("只有问卷的创建医生或管理员可以修改它")
 
 
-def create(uow: UnitOfWork, principal: Principal, definition: Mapping[str, Any]) -> QuestionnaireView:
+def create(uow: UnitOfWork, principal: Principal, definition: Mapping[str, Any], *,
+           owner: str | None = None) -> QuestionnaireView:
+    """A doctor or nurse defines a questionnaire; an administrator may enter one for a named
+    doctor (``owner``: staff public id or employee number), who then owns it."""
     ensure_role(principal, AUTHORS)
     parsed = parse_definition(definition)
     with uow:
         staff = _staff(uow, principal)
+        if owner is not None:
+            if principal.role is not Role.ADMIN:
+                raise Forbidden("只有管理员可以替医生录入问卷")
+            staff = uow.session.scalar(select(StaffRow).where(
+                (StaffRow.public_id == owner) | (StaffRow.employee_no == owner)))
+            if staff is None or staff.role not in (Role.DOCTOR.value, Role.NURSE.value):
+                raise NotFound(f"医务人员 {owner} 不存在")
         if staff is None:
-            raise Forbidden("问卷须由医务人员账号创建（管理员请使用本人医务人员账号）")
+            raise Forbidden("问卷须属于一位医务人员", hint="管理员请用 --owner 指定医生")
         now = uow.clock.now()
         row = QuestionnaireRow(public_id=new_public_id("qnr"), title=parsed.title, owner_id=staff.id,
                                current_version=1, created_at=now, updated_at=now)
