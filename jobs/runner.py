@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from clinical_core.domain.errors import Conflict, DomainError
 from clinical_core.domain.ids import new_public_id
+from clinical_core.persistence.uow import UnitOfWork
 from jobs.persistence.models import JobLeaseRow, JobRunRow
 from jobs.registry import JobResources, JobSpec, counts_of
 
@@ -63,7 +64,7 @@ def take_lease(resources: JobResources, spec: JobSpec, holder: str) -> bool:
     """Claim the job for ``holder`` until now + lease; False when another live process has it."""
     uow = resources.uow()
     now = resources.clock.now()
-    with uow:
+    with uow:  # the row exists after a job's first run; creating it is the rare path
         if uow.session.get(JobLeaseRow, spec.name) is None:
             uow.session.add(JobLeaseRow(job_name=spec.name, holder=None, expires_at=None))
             try:
@@ -80,11 +81,15 @@ def take_lease(resources: JobResources, spec: JobSpec, holder: str) -> bool:
     return bool(taken)
 
 
+def _release(uow: UnitOfWork, spec: JobSpec, holder: str) -> None:
+    uow.session.execute(update(JobLeaseRow).where(JobLeaseRow.job_name == spec.name, JobLeaseRow.holder == holder)
+                        .values(holder=None, expires_at=None))
+
+
 def release_lease(resources: JobResources, spec: JobSpec, holder: str) -> None:
     uow = resources.uow()
     with uow:
-        uow.session.execute(update(JobLeaseRow).where(JobLeaseRow.job_name == spec.name, JobLeaseRow.holder == holder)
-                            .values(holder=None, expires_at=None))
+        _release(uow, spec, holder)
         uow.commit()
 
 
@@ -120,6 +125,7 @@ def run(resources: JobResources, spec: JobSpec, *, options: Mapping[str, Any] | 
         if trigger == "manual":
             raise Conflict(f"任务 {spec.name} 正在另一进程中运行", hint="稍后再试，或用 opsctl jobs history 查看")
         return _record_skipped(resources, spec, schedule_id, scheduled_for, holder)
+    released = False
     try:
         uow = resources.uow()
         with uow:
@@ -138,13 +144,16 @@ def run(resources: JobResources, spec: JobSpec, *, options: Mapping[str, Any] | 
         except Exception as exc:  # noqa: BLE001 - a failing job is recorded; the scheduler keeps running
             status, error = "failed", describe_error(exc)
             log.warning("job %s run %s failed: %s", spec.name, row.public_id, type(exc).__name__)
-        with uow:
+        with uow:  # the outcome and the lease's release in one transaction
             uow.session.execute(update(JobRunRow).where(JobRunRow.id == run_pk).values(
                 status=status, counts=counts, error=error, finished_at=resources.clock.now()))
+            _release(uow, spec, holder)
             uow.commit()
+            released = True
             return _view(uow.session.get_one(JobRunRow, run_pk))
     finally:
-        release_lease(resources, spec, holder)
+        if not released:
+            release_lease(resources, spec, holder)
 
 
 def _record_skipped(resources: JobResources, spec: JobSpec, schedule_id: str | None,
