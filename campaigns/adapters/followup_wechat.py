@@ -16,7 +16,13 @@ from typing import Any
 
 from campaigns.domain import limits as L
 from campaigns.domain.errors import WeChatApiError
-from campaigns.domain.followup import DeliveryRefused, DeliveryUnknown, OutboundMessage, SendReceipt, StepKind
+from campaigns.domain.followup import (
+    DeliveryRefused,
+    DeliveryUnknown,
+    OutboundMessage,
+    SendReceipt,
+    StepKind,
+)
 from clinical_core.domain.time import to_local
 
 RETRYABLE = frozenset({-1, 45009, 45011, 45047})

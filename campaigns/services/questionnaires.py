@@ -19,7 +19,12 @@ from typing import Any
 
 from sqlalchemy import exists, func, select
 
-from campaigns.domain.questionnaire import Definition, QuestionKind, parse_definition, validate_answers
+from campaigns.domain.questionnaire import (
+    Definition,
+    QuestionKind,
+    parse_definition,
+    validate_answers,
+)
 from campaigns.persistence.followup import (
     FollowupPlanRow,
     FollowupStepRow,
@@ -258,8 +263,7 @@ def _iter_responses(uow: UnitOfWork, principal: Principal, questionnaire_id: str
         query = query.where(QuestionnaireResponseRow.patient_id.in_(visible))
     if limit is not None:
         query = query.limit(limit)
-    for response, version, patient in uow.session.execute(query.execution_options(yield_per=500)):
-        yield response, version, patient
+    yield from uow.session.execute(query.execution_options(yield_per=500)).tuples()
 
 
 def list_responses(uow: UnitOfWork, principal: Principal, questionnaire_id: str, *,

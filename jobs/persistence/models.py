@@ -13,7 +13,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Float, Index, LargeBinary, String, Table, Text, Unicode, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    Unicode,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinical_core.persistence.base import Base, IdMixin, JsonType

@@ -19,7 +19,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from campaigns.domain.followup import QuietHours
-from campaigns.persistence.followup import FollowupPlanRow, FollowupStepRow, QuestionnaireRow
+from campaigns.persistence.followup import (
+    FollowupPlanRow,
+    FollowupStepRow,
+    QuestionnaireRow,
+)
 from campaigns.services import followup, questionnaires
 from clinical_core.domain.access import Principal
 from clinical_core.domain.errors import DomainError, InvalidInput

@@ -68,7 +68,7 @@ def test_jobs_serve_runs_a_due_job_and_stops_on_sigterm(opsctl: Run, cli_env: Pa
         assert len(runs) >= 2 and {(r.schedule_id, r.trigger) for r in runs} == {("every-second", "schedule")}
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
         engine.dispose()
     assert proc.returncode == 0, err
     assert "调度进程已退出" in err and "Traceback" not in err

@@ -13,10 +13,20 @@ from openpyxl import load_workbook
 from sqlalchemy import select, update
 
 from campaigns.adapters.followup_wechat import WeChatFollowupSender
-from campaigns.domain.followup import DeliveryRefused, DeliveryUnknown, OutboundMessage, SendReceipt
+from campaigns.domain.followup import (
+    DeliveryRefused,
+    DeliveryUnknown,
+    OutboundMessage,
+    SendReceipt,
+)
 from campaigns.persistence.followup import FollowupStepRow
 from campaigns.services import followup, questionnaires
-from clinical_core.domain.errors import Conflict, Forbidden, IllegalTransition, InvalidInput
+from clinical_core.domain.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    InvalidInput,
+)
 from clinical_core.domain.time import FixedClock
 from clinical_core.persistence.models import PatientRow
 from clinical_core.services import rx_circulation
@@ -215,7 +225,7 @@ def test_delivery_states_quiet_hours_and_no_double_send(container: Container, cl
     with pytest.raises(Conflict):
         questionnaires.submit(container.uow(), clinic.patient, q.questionnaire_id, {"sbp": 128, "dizzy": "否"},
                               step_id=msg.step_id)
-    with pytest.raises(Exception):  # another patient cannot answer his step
+    with pytest.raises(NotFound):  # another patient cannot answer his step
         questionnaires.submit(container.uow(), clinic.other_patient, q.questionnaire_id,
                               {"sbp": 128, "dizzy": "否"}, step_id=msg.step_id)
 

@@ -19,7 +19,7 @@ from campaigns.domain.followup import (
 )
 from clinical_core.domain.errors import IllegalTransition, InvalidInput
 
-SH = lambda h, m=0, d=2: datetime(2026, 11, d, h, m, tzinfo=UTC) - timedelta(hours=8)  # noqa: E731 - Shanghai wall time
+SH = lambda h, m=0, d=2: datetime(2026, 11, d, h, m, tzinfo=UTC) - timedelta(hours=8)
 
 
 def test_default_quiet_hours_span_midnight() -> None:

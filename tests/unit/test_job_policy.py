@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from clinical_core.domain.errors import InvalidInput
 from jobs.policy import MisfirePolicy, decide
 from jobs.registry import Every, counts_of, every, parse_trigger
-from clinical_core.domain.errors import InvalidInput
 
 T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)

@@ -14,7 +14,15 @@ from clinical_core.domain.errors import InvalidInput
 from jobs import registry as reg
 from jobs import runner
 from jobs.scheduler import Scheduler
-from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, info, render, render_object
+from opsctl.cli.output import (
+    Format,
+    FormatOpt,
+    JsonOpt,
+    choose,
+    info,
+    render,
+    render_object,
+)
 from opsctl.cli.state import container
 
 app = typer.Typer(help="定时任务：任务注册表、排程、调度进程与运行记录。\n\n示例：opsctl jobs list", no_args_is_help=True)

@@ -11,7 +11,15 @@ import yaml
 
 from campaigns.services import questionnaires as service
 from clinical_core.domain.errors import InvalidInput
-from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, info, render, render_object
+from opsctl.cli.output import (
+    Format,
+    FormatOpt,
+    JsonOpt,
+    choose,
+    info,
+    render,
+    render_object,
+)
 from opsctl.cli.progress import progress
 from opsctl.cli.state import container, operator
 
