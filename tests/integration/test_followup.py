@@ -26,6 +26,7 @@ from clinical_core.domain.errors import (
     Forbidden,
     IllegalTransition,
     InvalidInput,
+    NotFound,
 )
 from clinical_core.domain.time import FixedClock
 from clinical_core.persistence.models import PatientRow
