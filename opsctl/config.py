@@ -33,6 +33,11 @@ class WeChatSettings(BaseModel):
     encoding_aes_key: SecretStr | None = None
 
 
+class FollowupSettings(BaseModel):
+    template_id: str = "tpl_sandbox_notice"  # the WeChat template message follow-up steps are sent as
+    quiet_hours: str = "21:00-08:00"  # Asia/Shanghai; no follow-up message inside this range
+
+
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=1, le=65535)
@@ -58,6 +63,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     wechat: WeChatSettings = WeChatSettings()
     search: SearchSettings = SearchSettings()
+    followup: FollowupSettings = FollowupSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -28,6 +28,7 @@ from knowledge_base.adapters.index import HybridIndex
 from opsctl.config import Settings
 
 if TYPE_CHECKING:
+    from campaigns.adapters.followup_wechat import WeChatFollowupSender
     from campaigns.adapters.sandbox_server import SandboxServer
     from campaigns.adapters.wechat_client import OpsWeChatClient
 
@@ -124,6 +125,18 @@ class Container:
                                callback_token=wx.callback_token.get_secret_value(),
                                encoding_aes_key=wx.encoding_aes_key.get_secret_value() if wx.encoding_aes_key else None)
         return server.start()
+
+    @cached_property
+    def followup_sender(self) -> WeChatFollowupSender:
+        """Follow-up steps go out as WeChat template messages (a narrow port; see campaigns.domain.followup)."""
+        from campaigns.adapters.followup_wechat import WeChatFollowupSender
+
+        return WeChatFollowupSender(self.wechat, self.settings.followup.template_id,
+                                    self.settings.http.public_base_url)
+
+    @property
+    def followup_quiet_hours(self) -> str:
+        return self.settings.followup.quiet_hours
 
     def close(self) -> None:
         if "sandbox" in self.__dict__:

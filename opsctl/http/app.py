@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from campaigns.api import followup as followup_api
 from campaigns.api import wechat_callback
 from clinical_core.api import consultations, patients, prescriptions, problems
 from content.scripts import api as scripts_api
@@ -48,6 +49,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         encoding_aes_key=wx.encoding_aes_key.get_secret_value() if wx.encoding_aes_key else None)))
     app.include_router(kb_api.router)
     app.include_router(scripts_api.router)
+    app.include_router(followup_api.router)
     return app
 
 

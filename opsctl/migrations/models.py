@@ -13,3 +13,5 @@ from content.persistence import models as content_models  # noqa: F401
 metadata = Base.metadata
 from knowledge_base.persistence import models as knowledge_base_models  # noqa: F401,E402
 from content.scripts import models as content_scripts_models  # noqa: F401,E402
+from jobs.persistence import models as jobs_models  # noqa: F401,E402
+from campaigns.persistence import followup as campaigns_followup  # noqa: F401,E402
