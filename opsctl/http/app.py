@@ -24,7 +24,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.state.container = container
     app.state.uow_factory = container.uow
     # Ports of the outside world, created on first use.
-    for port in ("payments", "attachments", "his", "privacy_numbers", "signer"):
+    for port in ("payments", "attachments", "his", "privacy_numbers", "signer", "geocoder"):
         setattr(app.state, port, _Lazy(container, port))
 
     # Search indexes; the dense model loads on the first query and then stays in memory.
