@@ -231,8 +231,10 @@ def record_track(uow: UnitOfWork, principal: Principal, order_id: str, points: l
     with uow:
         staff, _ = me_nurse(uow, principal)
         row = load(uow, order_id, lock=True)
-        if row.nurse_id != staff.id or NursingStatus(row.status) not in ON_DUTY:
-            raise Conflict(f"护理订单 {order_id} 不在本人服务途中，不能上报轨迹")
+        if row.nurse_id != staff.id:
+            raise Forbidden("只能上报本人承接订单的轨迹")
+        if NursingStatus(row.status) not in ON_DUTY:
+            raise Conflict(f"护理订单 {order_id} 不在服务途中，不能上报轨迹")
         seen = set(uow.session.scalars(select(NursingTrackPointRow.recorded_at).where(
             NursingTrackPointRow.order_id == row.id, NursingTrackPointRow.staff_id == staff.id,
             NursingTrackPointRow.recorded_at.in_([p.recorded_at for p in points]))))
