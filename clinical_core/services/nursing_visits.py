@@ -187,8 +187,10 @@ def add_note(uow: UnitOfWork, principal: Principal, order_id: str, notes: str) -
     with uow:
         staff, _ = me_nurse(uow, principal)
         row = load(uow, order_id, lock=True)
-        if row.nurse_id != staff.id or row.status != NursingStatus.IN_SERVICE:
-            raise Conflict(f"护理订单 {order_id} 不在本人服务中，不能记录")
+        if row.nurse_id != staff.id:
+            raise Forbidden("只有承接该订单的护士可以记录")
+        if row.status != NursingStatus.IN_SERVICE:
+            raise Conflict(f"护理订单 {order_id} 不在服务中，不能记录")
         entry = _append(uow, row, "note", principal.actor, {"notes_enc": uow.vault.encrypt(notes.strip())})
         result = _entry_view(uow, entry)
         uow.commit()

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from campaigns.api import wechat_callback
-from clinical_core.api import consultations, patients, prescriptions, problems
+from clinical_core.api import consultations, nursing, patients, prescriptions, problems
 from content.scripts import api as scripts_api
 from knowledge_base.api import search as kb_api
 from opsctl import __version__
@@ -42,6 +42,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.include_router(patients.router)
     app.include_router(consultations.router)
     app.include_router(prescriptions.router)
+    app.include_router(nursing.router)
     wx = settings.wechat
     app.include_router(wechat_callback.make_router(wechat_callback.CallbackConfig(
         token=wx.callback_token.get_secret_value(), app_id=wx.app_id,
