@@ -18,7 +18,13 @@ from clinical_core.domain.nursing_alarm import AlarmStatus, ResponseStats
 from clinical_core.domain.time import SHANGHAI
 from clinical_core.ports.geocoder import Geocoder
 from clinical_core.ports.payment import PaymentGateway
-from clinical_core.services import nursing_alarms, nursing_catalogue, nursing_hall, nursing_orders, nursing_visits
+from clinical_core.services import (
+    nursing_alarms,
+    nursing_catalogue,
+    nursing_hall,
+    nursing_orders,
+    nursing_visits,
+)
 from clinical_core.services.nursing_catalogue import ItemSettings
 
 router = APIRouter(prefix="/api/v1", tags=["nursing"])

@@ -25,7 +25,11 @@ from clinical_core.domain.nursing import check_item, check_time_window, offered_
 from clinical_core.domain.staff import Role, ensure_may_nurse_at_home
 from clinical_core.domain.time import local_date
 from clinical_core.persistence.models import PatientRow, StaffRow
-from clinical_core.persistence.nursing import HomeNurseRow, NursingBlacklistRow, NursingItemRow
+from clinical_core.persistence.nursing import (
+    HomeNurseRow,
+    NursingBlacklistRow,
+    NursingItemRow,
+)
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.ports.geocoder import Geocoder
 from clinical_core.services import audit

@@ -16,11 +16,26 @@ from clinical_core.domain.access import Principal
 from clinical_core.domain.errors import Conflict, RuleViolation
 from clinical_core.domain.geo import GeoPoint, distance_m
 from clinical_core.domain.masking import mask_address
-from clinical_core.domain.nursing import NursingAction, NursingStatus, ensure_nurse_fits_item, transition
-from clinical_core.persistence.nursing import HomeNurseRow, NursingItemRow, NursingOrderRow
+from clinical_core.domain.nursing import (
+    NursingAction,
+    NursingStatus,
+    ensure_nurse_fits_item,
+    transition,
+)
+from clinical_core.persistence.nursing import (
+    HomeNurseRow,
+    NursingItemRow,
+    NursingOrderRow,
+)
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.services import audit
-from clinical_core.services.nursing_orders import NursingOrderView, ensure_nurse_may_take, load, me_nurse, view
+from clinical_core.services.nursing_orders import (
+    NursingOrderView,
+    ensure_nurse_may_take,
+    load,
+    me_nurse,
+    view,
+)
 
 
 @dataclass(frozen=True, slots=True)

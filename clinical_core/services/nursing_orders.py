@@ -16,8 +16,19 @@ from typing import Any
 from sqlalchemy import func, select
 
 from clinical_core.domain.access import Principal, ensure_role
-from clinical_core.domain.consultation import Ledger, ensure_refundable, ledger, payment_state
-from clinical_core.domain.errors import Conflict, ExternalServiceError, Forbidden, InvalidInput, NotFound
+from clinical_core.domain.consultation import (
+    Ledger,
+    ensure_refundable,
+    ledger,
+    payment_state,
+)
+from clinical_core.domain.errors import (
+    Conflict,
+    ExternalServiceError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.masking import mask_address, mask_name
 from clinical_core.domain.nursing import (

@@ -33,7 +33,11 @@ from clinical_core.domain.nursing import (
     transition,
 )
 from clinical_core.domain.staff import Role
-from clinical_core.persistence.nursing import NursingOrderRow, NursingTrackPointRow, NursingVisitEventRow
+from clinical_core.persistence.nursing import (
+    NursingOrderRow,
+    NursingTrackPointRow,
+    NursingVisitEventRow,
+)
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.services import audit
 from clinical_core.services.nursing_catalogue import MANAGERS

@@ -12,7 +12,12 @@ from sqlalchemy import update
 from typer.testing import CliRunner, Result
 
 from clinical_core.persistence.nursing import NursingVisitEventRow
-from clinical_core.services import nursing_alarms, nursing_hall, nursing_orders, nursing_visits
+from clinical_core.services import (
+    nursing_alarms,
+    nursing_hall,
+    nursing_orders,
+    nursing_visits,
+)
 from opsctl.cli.main import app
 from opsctl.config import load_settings
 from opsctl.wiring import Container

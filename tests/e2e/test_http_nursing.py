@@ -14,11 +14,24 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from clinical_core.domain.staff import FilingStatus, Role
-from clinical_core.services import accounts, nursing_alarms, nursing_hall, nursing_orders, nursing_visits
+from clinical_core.services import (
+    accounts,
+    nursing_alarms,
+    nursing_hall,
+    nursing_orders,
+    nursing_visits,
+)
 from opsctl.http.app import create_app
 from opsctl.wiring import Container
 from tests.support.clinic import ADMIN
-from tests.support.nursing import ADDRESS, NursingWorld, assessed, book_paid, build_nursing, window
+from tests.support.nursing import (
+    ADDRESS,
+    NursingWorld,
+    assessed,
+    book_paid,
+    build_nursing,
+    window,
+)
 
 ROLES = ("anonymous", "owner", "other_patient", "nurse", "other_nurse", "doctor", "admin", "cs")
 ALL = {"owner", "other_patient", "nurse", "other_nurse", "doctor", "admin", "cs"}

@@ -18,10 +18,14 @@ from clinical_core.domain.errors import (
     NotFound,
     RuleViolation,
 )
-from clinical_core.domain.nursing import NursingStatus
 from clinical_core.persistence.models import AuditRow, StaffRow
 from clinical_core.persistence.nursing import NursingRefundRow, NursingVisitEventRow
-from clinical_core.services import nursing_catalogue, nursing_hall, nursing_orders, nursing_visits
+from clinical_core.services import (
+    nursing_catalogue,
+    nursing_hall,
+    nursing_orders,
+    nursing_visits,
+)
 from clinical_core.services.nursing_visits import TrackPoint
 from opsctl.wiring import Container
 from tests.support.clinic import ADMIN, OPS

@@ -24,7 +24,12 @@ from clinical_core.domain.staff import Role
 from clinical_core.persistence.models import AuditRow
 from clinical_core.persistence.nursing import NursingOrderRow
 from clinical_core.persistence.uow import UnitOfWork
-from clinical_core.services import accounts, nursing_catalogue, nursing_hall, nursing_orders
+from clinical_core.services import (
+    accounts,
+    nursing_catalogue,
+    nursing_hall,
+    nursing_orders,
+)
 from opsctl.wiring import Container
 from tests.support.clinic import ADMIN
 from tests.support.nursing import YUEHAI, NursingWorld, book_paid, build_nursing

@@ -11,8 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clinical_core.adapters.geocoder_sandbox import GAZETTEER, SandboxGeocoder
-from clinical_core.domain.errors import IllegalTransition, InvalidInput, NotFound, RuleViolation
-from clinical_core.domain.geo import GeoPoint, check_polygon, distance_m, point_in_polygon
+from clinical_core.domain.errors import (
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+)
+from clinical_core.domain.geo import (
+    GeoPoint,
+    check_polygon,
+    distance_m,
+    point_in_polygon,
+)
 from clinical_core.domain.nursing import (
     GENESIS,
     TRANSITIONS,

@@ -13,9 +13,22 @@ from clinical_core.domain.money import format_fen, yuan_to_fen
 from clinical_core.domain.nursing import NursingStatus
 from clinical_core.domain.nursing_alarm import DEFAULT_ESCALATE_AFTER, AlarmStatus
 from clinical_core.domain.time import SHANGHAI
-from clinical_core.services import nursing_alarms, nursing_catalogue, nursing_orders, nursing_visits
+from clinical_core.services import (
+    nursing_alarms,
+    nursing_catalogue,
+    nursing_orders,
+    nursing_visits,
+)
 from clinical_core.services.nursing_catalogue import ItemSettings
-from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, info, render, render_object
+from opsctl.cli.output import (
+    Format,
+    FormatOpt,
+    JsonOpt,
+    choose,
+    info,
+    render,
+    render_object,
+)
 from opsctl.cli.state import container, operator
 
 app = typer.Typer(help="上门护理（互联网+护理服务）：项目与区域、护士准入、订单审核、服务记录、黑名单、报警。\n\n"
