@@ -269,3 +269,25 @@ def test_nurse_sees_only_her_orders_and_patients_theirs(container: Container, w:
         nursing_visits.record_track(uow(), w.nurse, other, [TrackPoint(22.5, 113.9, container.clock.now())])
     with pytest.raises(Conflict):  # not on duty for that order
         nursing_visits.add_note(uow(), w.nurse, mine, "尚未签到")
+
+
+def test_stale_orders_job_cancels_unpaid_and_refunds_unserved(container: Container, w: NursingWorld) -> None:
+    from clinical_core.services import nursing_jobs
+
+    uow, clock = container.uow, container.clock
+    start, end = window(clock.now())
+    unpaid = nursing_orders.book_order(uow(), w.clinic.patient, w.gateway, w.geocoder, w.item, ADDRESS, start, end,
+                                       "术后伤口需要换药").order.public_id
+    nobody = book_paid(container, w)  # approved, never grabbed
+    served = book_paid(container, w)
+    nursing_hall.grab_order(uow(), w.nurse, served)
+    early = nursing_jobs.expire_stale_orders(uow(), clock.now())
+    assert early.cancelled_unpaid == () and early.cancelled_unserved == ()
+    result = nursing_jobs.expire_stale_orders(uow(), start + timedelta(minutes=1))
+    assert result.cancelled_unpaid == (unpaid,) and result.cancelled_unserved == (nobody,)
+    assert result.refunds_requested == 1
+    again = nursing_jobs.expire_stale_orders(uow(), start + timedelta(minutes=2))  # idempotent
+    assert again.cancelled_unpaid == () and again.cancelled_unserved == ()
+    assert nursing_orders.get_order(uow(), ADMIN, served).order.status == "assigned"
+    nursing_orders.settle_refunds(uow(), w.gateway)
+    assert nursing_orders.get_order(uow(), ADMIN, nobody).order.payment_state == "refunded"

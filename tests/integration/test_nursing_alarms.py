@@ -65,3 +65,35 @@ def test_unacknowledged_alarm_escalates_once_and_counts_from_raising(container: 
     stats = nursing_alarms.response_times(uow(), ADMIN, since, clock.now() + timedelta(seconds=1))
     assert (stats.alarms, stats.acknowledged, stats.escalated, stats.max_seconds) == (2, 1, 1, 300.0)
     assert nursing_alarms.unacknowledged_count(uow()) == 1
+
+
+@pytest.mark.slow
+def test_concurrent_escalation_jobs_escalate_each_alarm_once(pg_container: Container) -> None:
+    """Four scheduler instances run the job at the same moment (PostgreSQL, SKIP LOCKED)."""
+    import threading
+
+    from sqlalchemy import func, select
+
+    from clinical_core.persistence.models import AuditRow
+
+    c = pg_container
+    w = build_nursing(c, c.clock.now())
+    raised = {nursing_alarms.raise_sos(c.uow(), w.nurse, 22.52, 113.94).public_id for _ in range(20)}
+    later = c.clock.now() + timedelta(minutes=5)
+    results: list[tuple[str, ...]] = []
+    gate = threading.Barrier(4)
+
+    def job() -> None:
+        gate.wait()
+        results.append(nursing_alarms.escalate_unacknowledged(c.uow(), later).escalated)
+
+    threads = [threading.Thread(target=job) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    escalated = [a for r in results for a in r]
+    assert sorted(escalated) == sorted(raised)  # every alarm once, none twice
+    with c.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(AuditRow).where(
+            AuditRow.action == "nursing_alarm.escalate")) == 20
