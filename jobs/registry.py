@@ -196,6 +196,12 @@ def _deliver_followups(resources: JobResources, now: datetime, options: Mapping[
                        **{"quiet_hours": resources.followup_quiet_hours, **options})
 
 
+def _settle_nursing_refunds(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
+    from clinical_core.services.nursing_orders import settle_refunds
+
+    return settle_refunds(resources.uow(), resources.payments, **options)
+
+
 _SPECS: tuple[JobSpec, ...] = (
     JobSpec("consult.expire_unanswered", "关闭超时未接诊的咨询并退款；取消超时未支付的订单",
             contract("clinical_core.services.consult_jobs:expire_unanswered"), every(minutes=1),
@@ -211,6 +217,14 @@ _SPECS: tuple[JobSpec, ...] = (
             grace=timedelta(hours=6), coalesce=True),
     JobSpec("followup.deliver_due", "发送到期的随访步骤（问卷、消息、复诊提醒），避开免打扰时段",
             _deliver_followups, every(minutes=10), grace=timedelta(hours=1), coalesce=True),
+    JobSpec("nursing.expire_stale_orders", "取消超时未支付的护理订单；上门时段前无人接单的订单取消并退款",
+            contract("clinical_core.services.nursing_jobs:expire_stale_orders"), every(minutes=5),
+            grace=timedelta(minutes=30), coalesce=True),
+    JobSpec("nursing.escalate_alarms", "一键呼叫告警超时未确认时升级",
+            contract("clinical_core.services.nursing_alarms:escalate_unacknowledged"), every(minutes=1),
+            grace=timedelta(minutes=5), coalesce=True),
+    JobSpec("nursing.settle_refunds", "向支付渠道发送待处理的护理订单退款",
+            _settle_nursing_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
 )
 
 REGISTRY: dict[str, JobSpec] = {spec.name: spec for spec in _SPECS}

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from clinical_core.adapters.attachments import FileAttachmentStore
+from clinical_core.adapters.geocoder_sandbox import SandboxGeocoder
 from clinical_core.adapters.his_fake import FakeHis
 from clinical_core.adapters.internal_ca import InternalCa
 from clinical_core.adapters.payment_sandbox import SandboxPaymentGateway
@@ -65,6 +66,11 @@ class Container:
     @cached_property
     def signer(self) -> InternalCa:
         return InternalCa(self.settings.data_dir / "ca")
+
+    @cached_property
+    def geocoder(self) -> SandboxGeocoder:
+        # A map provider's geocoding adapter (高德/腾讯) replaces the gazetteer sandbox when configured.
+        return SandboxGeocoder()
 
     @cached_property
     def privacy_numbers(self) -> SandboxPrivacyNumbers:

@@ -9,8 +9,8 @@ import typer
 
 from opsctl import __version__
 from opsctl.cli.commands import (
-    audit, ca, cards, channels, config, consult, db, demo, followup, funnel, jobs, kb, lecture, org, patients,
-    questionnaire, rx, scripts, serve, users, video, wechat,
+    audit, ca, cards, channels, config, consult, db, demo, followup, funnel, jobs, kb, lecture, nursing, org,
+    patients, questionnaire, rx, scripts, serve, users, video, wechat,
 )
 from opsctl.cli.errors import OpsctlGroup
 from opsctl.cli.state import state
@@ -61,6 +61,7 @@ app.add_typer(org.app, name="org")
 app.add_typer(audit.app, name="audit")
 app.add_typer(consult.app, name="consult")
 app.add_typer(rx.app, name="rx")
+app.add_typer(nursing.app, name="nursing")
 app.add_typer(ca.app, name="ca")
 app.add_typer(ca.staff_app, name="staff")
 app.add_typer(wechat.app, name="wechat")

@@ -22,6 +22,7 @@ from opsctl.demo.consultations import step_consultations
 from opsctl.demo.content import step_lectures, step_short_video
 from opsctl.demo.followup import step_followup
 from opsctl.demo.knowledge import step_knowledge_base
+from opsctl.demo.nursing import step_nursing
 from opsctl.demo.context import ADMIN, CUSTOMER_SERVICE, OPERATOR, DemoContext, Step, SummaryRow
 from opsctl.demo.prescriptions import step_prescriptions
 from opsctl.demo.seed import SeedPlan
@@ -103,6 +104,7 @@ def step_totals(ctx: DemoContext) -> None:
 
 
 STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, step_consultations, step_prescriptions,
+                     step_nursing,
                      step_wechat, step_short_video, step_lectures, step_knowledge_base, step_followup,
                      step_totals]
 
