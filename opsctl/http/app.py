@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from campaigns.api import wechat_callback
 from clinical_core.api import consultations, patients, prescriptions, problems
+from content.api import lectures as lectures_api
 from content.scripts import api as scripts_api
 from knowledge_base.api import search as kb_api
 from opsctl import __version__
@@ -48,6 +49,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         encoding_aes_key=wx.encoding_aes_key.get_secret_value() if wx.encoding_aes_key else None)))
     app.include_router(kb_api.router)
     app.include_router(scripts_api.router)
+    app.include_router(lectures_api.router)
     return app
 
 
