@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from clinical_core.domain.access import Principal, ensure_role
-from clinical_core.domain.errors import InvalidInput
+from clinical_core.domain.errors import Conflict, InvalidInput
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.staff import Role
 from clinical_core.domain.time import SHANGHAI
@@ -111,83 +112,86 @@ def import_export(uow: UnitOfWork, principal: Principal, kind: ExportKind, sourc
     header, raw_rows = sheets.read_table(path)
     records = exports.parse_rows(source, kind, header, raw_rows)
     digest = sheets.file_digest(path)
-    with uow:
-        previous = uow.session.scalar(select(StatImportRow).where(
-            StatImportRow.kind == kind.value, StatImportRow.source == source, StatImportRow.digest == digest))
-        if previous is not None:
-            return ImportResult(previous.public_id, kind.value, source, previous.rows, 0, 0, previous.rows,
-                                previous.matched, True)
-        day = as_of or uow.clock.now().astimezone(SHANGHAI).date()
-        batch = StatImportRow(public_id=new_public_id("imp"), kind=kind.value, source=source,
-                              file_name=path.name[:200], digest=digest, as_of=day, rows=len(records), inserted=0,
-                              updated=0, matched=0, imported_by=principal.actor, imported_at=uow.clock.now())
-        uow.session.add(batch)
-        uow.session.flush()
-        inserted = updated = unchanged = matched = 0
-        if kind is ExportKind.COMMUNITY:
-            groups = {g.name: g.id for g in uow.session.scalars(select(CommunityGroupRow))}
-            unknown = [f"第 {n} 行：社群「{r['group']}」未登记（先用 opsctl community add 登记）"
-                       for n, r in records if r["group"] not in groups]
-            if unknown:
-                raise ExportRejected(unknown, f"{kind.label}导出文件")
-        seen: dict[tuple[Any, ...], int] = {}
-        duplicates = []
-        for number, record in records:
-            if kind is ExportKind.VIDEO:
-                key: tuple[Any, ...] = (_work_key(source, record), day)
-                existing = uow.session.scalar(select(VideoStatRow).where(
-                    VideoStatRow.platform == source, VideoStatRow.work_key == key[0], VideoStatRow.as_of == day))
-                link = _match_post(uow, source, record)
-                new = dict(platform=source, work_key=key[0], title=record["title"], published_at=record["published_at"],
-                           as_of=day, post_id=link)
-                row_cls: Any = VideoStatRow
-            elif kind is ExportKind.LIVE:
-                key = (record["started_at"],)
-                existing = uow.session.scalar(select(LiveStatRow).where(
-                    LiveStatRow.platform == source, LiveStatRow.started_at == record["started_at"]))
-                link = _match_live(uow, source, record)
-                new = dict(platform=source, started_at=record["started_at"], session_id=link)
-                row_cls = LiveStatRow
-            else:
-                key = (record["group"], record["day"])
-                group_id = groups[record["group"]]
-                existing = uow.session.scalar(select(CommunityStatRow).where(
-                    CommunityStatRow.group_id == group_id, CommunityStatRow.day == record["day"]))
-                link = group_id
-                new = dict(group_id=group_id, day=record["day"])
-                row_cls = CommunityStatRow
-            if key in seen:
-                duplicates.append(f"第 {number} 行：与第 {seen[key]} 行重复")
-                continue
-            seen[key] = number
-            values = {k: record.get(k) or 0 for k in COUNTS[kind]}
-            if kind is ExportKind.LIVE:
-                values["title"] = record["title"]
-            matched += link is not None
-            if existing is None:
-                uow.session.add(row_cls(**new, **values, import_id=batch.id))
-                inserted += 1
-            elif all(getattr(existing, k) == v for k, v in values.items()) and \
-                    getattr(existing, "post_id", getattr(existing, "session_id", link)) == link:
-                unchanged += 1
-            else:
-                for k, v in values.items():
-                    setattr(existing, k, v)
+    try:
+        with uow:
+            previous = uow.session.scalar(select(StatImportRow).where(
+                StatImportRow.kind == kind.value, StatImportRow.source == source, StatImportRow.digest == digest))
+            if previous is not None:
+                return ImportResult(previous.public_id, kind.value, source, previous.rows, 0, 0, previous.rows,
+                                    previous.matched, True)
+            day = as_of or uow.clock.now().astimezone(SHANGHAI).date()
+            batch = StatImportRow(public_id=new_public_id("imp"), kind=kind.value, source=source,
+                                  file_name=path.name[:200], digest=digest, as_of=day, rows=len(records), inserted=0,
+                                  updated=0, matched=0, imported_by=principal.actor, imported_at=uow.clock.now())
+            uow.session.add(batch)
+            uow.session.flush()
+            inserted = updated = unchanged = matched = 0
+            if kind is ExportKind.COMMUNITY:
+                groups = {g.name: g.id for g in uow.session.scalars(select(CommunityGroupRow))}
+                unknown = [f"第 {n} 行：社群「{r['group']}」未登记（先用 opsctl community add 登记）"
+                           for n, r in records if r["group"] not in groups]
+                if unknown:
+                    raise ExportRejected(unknown, f"{kind.label}导出文件")
+            seen: dict[tuple[Any, ...], int] = {}
+            duplicates = []
+            for number, record in records:
                 if kind is ExportKind.VIDEO:
-                    existing.post_id = link
+                    key: tuple[Any, ...] = (_work_key(source, record), day)
+                    existing = uow.session.scalar(select(VideoStatRow).where(
+                        VideoStatRow.platform == source, VideoStatRow.work_key == key[0], VideoStatRow.as_of == day))
+                    link = _match_post(uow, source, record)
+                    new = dict(platform=source, work_key=key[0], title=record["title"], published_at=record["published_at"],
+                               as_of=day, post_id=link)
+                    row_cls: Any = VideoStatRow
                 elif kind is ExportKind.LIVE:
-                    existing.session_id = link
-                existing.import_id = batch.id
-                updated += 1
-        if duplicates:
-            raise ExportRejected(duplicates, f"{kind.label}导出文件")
-        batch.inserted, batch.updated, batch.matched = inserted, updated, matched
-        audit.record(uow, principal.actor, "stats.import", "stat_import", batch.public_id, kind=kind.value,
-                     source=source, rows=len(records), inserted=inserted, updated=updated, matched=matched)
-        uow.session.flush()
-        result = ImportResult(batch.public_id, kind.value, source, len(records), inserted, updated, unchanged,
-                              matched, False)
-        uow.commit()
+                    key = (record["started_at"],)
+                    existing = uow.session.scalar(select(LiveStatRow).where(
+                        LiveStatRow.platform == source, LiveStatRow.started_at == record["started_at"]))
+                    link = _match_live(uow, source, record)
+                    new = dict(platform=source, started_at=record["started_at"], session_id=link)
+                    row_cls = LiveStatRow
+                else:
+                    key = (record["group"], record["day"])
+                    group_id = groups[record["group"]]
+                    existing = uow.session.scalar(select(CommunityStatRow).where(
+                        CommunityStatRow.group_id == group_id, CommunityStatRow.day == record["day"]))
+                    link = group_id
+                    new = dict(group_id=group_id, day=record["day"])
+                    row_cls = CommunityStatRow
+                if key in seen:
+                    duplicates.append(f"第 {number} 行：与第 {seen[key]} 行重复")
+                    continue
+                seen[key] = number
+                values = {k: record.get(k) or 0 for k in COUNTS[kind]}
+                if kind is ExportKind.LIVE:
+                    values["title"] = record["title"]
+                matched += link is not None
+                if existing is None:
+                    uow.session.add(row_cls(**new, **values, import_id=batch.id))
+                    inserted += 1
+                elif all(getattr(existing, k) == v for k, v in values.items()) and \
+                        getattr(existing, "post_id", getattr(existing, "session_id", link)) == link:
+                    unchanged += 1
+                else:
+                    for k, v in values.items():
+                        setattr(existing, k, v)
+                    if kind is ExportKind.VIDEO:
+                        existing.post_id = link
+                    elif kind is ExportKind.LIVE:
+                        existing.session_id = link
+                    existing.import_id = batch.id
+                    updated += 1
+            if duplicates:
+                raise ExportRejected(duplicates, f"{kind.label}导出文件")
+            batch.inserted, batch.updated, batch.matched = inserted, updated, matched
+            audit.record(uow, principal.actor, "stats.import", "stat_import", batch.public_id, kind=kind.value,
+                         source=source, rows=len(records), inserted=inserted, updated=updated, matched=matched)
+            uow.session.flush()
+            result = ImportResult(batch.public_id, kind.value, source, len(records), inserted, updated, unchanged,
+                                  matched, False)
+            uow.commit()
+    except IntegrityError:  # the same file (or overlapping rows) imported at the same moment by someone else
+        raise Conflict("同一数据正在被另一次导入写入，请稍后重试（重试不会重复计数）") from None
     return result
 
 
