@@ -116,7 +116,7 @@ def step_content_calendar(ctx: DemoContext) -> None:
 
     # A live Q&A on Douyin, announced to followers and the community group.
     group = live.add_group(uow(), OPERATOR, "心内科高血压患者群1", "心血管内科", "王护士")
-    live_day = start + timedelta(days=min(12, ctx.plan.days - 2))
+    live_day = start + timedelta(days=max(0, min(12, ctx.plan.days - 2)))
     ctx.clock.current = _at(live_day - timedelta(days=3), 10)
     session = live.schedule(uow(), OPERATOR, platform=Platform.DOUYIN, account="深大附院心内科", title="高血压直播答疑",
                             planned_start=_at(live_day, 20), minutes=60, host_staff_id=doctor_id,
@@ -148,6 +148,8 @@ def step_content_calendar(ctx: DemoContext) -> None:
                       plays // rng.randint(300, 900)]
             row = [f"{title} #健康科普 #心内科", when] + (["视频"] if p == "douyin" else []) + [shown, *counts]
             ws.append(row)
+        if ws.max_row <= 2:  # nothing published yet on a very short simulated period: nothing to export
+            continue
         path = folder / f"{platform}-作品数据.xlsx"
         wb.save(path)
         files.append((ExportKind.VIDEO, platform, path))
@@ -174,7 +176,7 @@ def step_content_calendar(ctx: DemoContext) -> None:
     for kind, source, path in files:
         result = data.import_export(uow(), OPERATOR, kind, source, path, as_of=ctx.plan.until)
         rows, matched = rows + result.rows, matched + result.matched
-    again = data.import_export(uow(), OPERATOR, *files[0][:2], files[0][2], as_of=ctx.plan.until)
+    again = data.import_export(uow(), OPERATOR, *files[-1][:2], files[-1][2], as_of=ctx.plan.until)
 
     since, until = start, ctx.plan.until + timedelta(days=1)
     entries = cal.calendar(uow(), OPERATOR, since, until)

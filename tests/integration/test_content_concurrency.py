@@ -58,8 +58,8 @@ def test_two_moderators_one_comment(container: Container) -> None:
     lec = lectures.create_lecture(c.uow(), clinic.doctor_a, TEXT, publish=True).public_id
     comment = engage.add_comment(c.uow(), clinic.patient, lec, "讲得很清楚，谢谢医生").public_id
     for _ in range(3):
-        outcomes = race(lambda: engage.moderate_comment(c.uow(), OPS, comment, approve=True),
-                        lambda: engage.moderate_comment(c.uow(), OPS, comment, approve=False, reason="广告"))
+        outcomes = race(lambda cid=comment: engage.moderate_comment(c.uow(), OPS, cid, approve=True),
+                        lambda cid=comment: engage.moderate_comment(c.uow(), OPS, cid, approve=False, reason="广告"))
         assert sum(isinstance(o, engage.CommentView) for o in outcomes) == 1
         assert sum(isinstance(o, Conflict) for o in outcomes) == 1  # IllegalTransition is a Conflict
         comment = engage.add_comment(c.uow(), clinic.patient, lec, "再来一条评论").public_id

@@ -33,3 +33,13 @@ def test_demo_steps_publish_import_stream_and_tip(sqlite_container: Container, c
     assert rows["讲堂点赞"]["value"] == 12 and "驳回 1" in rows["讲堂点赞"]["note"]
     assert "条已发布" in rows["发布日历"]["note"] and "0 条待发布" not in rows["发布日历"]["note"]
     assert rows["讲堂赞赏收入（元）"]["value"] > 0
+
+
+def test_demo_steps_on_a_four_day_month(sqlite_container: Container, clock: FixedClock) -> None:
+    plan = SeedPlan(30, 4, 3, date(2026, 10, 31))
+    seed_demo(sqlite_container, plan)
+    ctx = DemoContext(sqlite_container, clock, plan, random.Random(3))
+    step_lecture_engagement(ctx)
+    step_content_calendar(ctx)
+    rows = {r["metric"]: r for r in ctx.summary}
+    assert "0 条已发布" in rows["发布日历"]["note"] and rows["直播观看人数"]["value"] == 18000
