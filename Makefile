@@ -63,7 +63,7 @@ bench: setup
 
 # Several minutes: moviepy composes 1080x1920 frames in Python (not part of make test).
 bench-video: setup
-	nice -n 10 $(BIN)/python benchmarks/video_speed.py --seconds 60
+	nice -n 10 $(BIN)/python benchmarks/video.py --seconds 60
 
 docs: setup
 	$(BIN)/python -m opsctl.cli.docs > docs/cli.md

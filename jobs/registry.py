@@ -202,6 +202,12 @@ def _settle_nursing_refunds(resources: JobResources, now: datetime, options: Map
     return settle_refunds(resources.uow(), resources.payments, **options)
 
 
+def _settle_tip_refunds(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
+    from content.services.lecture_engagement import settle_tip_refunds
+
+    return settle_tip_refunds(resources.uow(), resources.payments, **options)
+
+
 _SPECS: tuple[JobSpec, ...] = (
     JobSpec("consult.expire_unanswered", "关闭超时未接诊的咨询并退款；取消超时未支付的订单",
             contract("clinical_core.services.consult_jobs:expire_unanswered"), every(minutes=1),
@@ -225,6 +231,8 @@ _SPECS: tuple[JobSpec, ...] = (
             grace=timedelta(minutes=5), coalesce=True),
     JobSpec("nursing.settle_refunds", "向支付渠道发送待处理的护理订单退款",
             _settle_nursing_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
+    JobSpec("lecture.settle_tip_refunds", "向支付渠道发送待处理的讲堂赞赏退款",
+            _settle_tip_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
 )
 
 REGISTRY: dict[str, JobSpec] = {spec.name: spec for spec in _SPECS}

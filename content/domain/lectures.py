@@ -120,3 +120,65 @@ def in_tab(tab: DoctorTab, status: LectureStatus, *, pending_edit: bool) -> bool
     if tab is DoctorTab.DRAFTS:
         return status is LectureStatus.DRAFT or pending_edit
     return status is not LectureStatus.DRAFT
+
+
+# --- patients' engagement: comments (moderated), likes, shares, tips (赞赏) ---
+#
+# Comments: pending ──approve──▶ approved ; pending ──reject──▶ rejected (with a reason).
+# Rules:
+# - LEC-C1: a comment is 2 to 500 characters, on a published lecture; other patients
+#   see it only once operations approved it (the writer sees their own pending ones).
+# - LEC-T1: a tip is 1 to 200 yuan, on a published lecture, by a patient.
+# - LEC-T2: a tip is refunded only in full, only once, and only after it was paid.
+
+COMMENT_MIN, COMMENT_MAX = 2, 500
+TIP_MIN_FEN, TIP_MAX_FEN = 100, 20_000
+
+
+class CommentStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+    @property
+    def label(self) -> str:
+        return {"pending": "待审核", "approved": "已通过", "rejected": "未通过"}[self.value]
+
+
+class ShareChannel(StrEnum):
+    FRIEND = "wechat_friend"
+    MOMENTS = "moments"
+    LINK = "link"
+
+
+def validate_comment(body: str) -> str:
+    body = body.strip()
+    if not COMMENT_MIN <= len(body) <= COMMENT_MAX:
+        raise RuleViolation("LEC-C1", f"评论应为 {COMMENT_MIN} 到 {COMMENT_MAX} 个字")
+    return body
+
+
+def moderate(comment_id: str, status: CommentStatus, approve: bool, reason: str) -> CommentStatus:
+    if status is not CommentStatus.PENDING:
+        raise IllegalTransition("评论", comment_id, status.label, "通过" if approve else "驳回")
+    if not approve and not reason.strip():
+        raise InvalidInput("驳回评论请写明原因", field="reason")
+    return CommentStatus.APPROVED if approve else CommentStatus.REJECTED
+
+
+def ensure_open_for_patients(status: LectureStatus) -> None:
+    if status is not LectureStatus.PUBLISHED:
+        raise RuleViolation("LEC-C1", "讲堂未发布或已停用，不能互动")
+
+
+def validate_tip(amount_fen: int) -> int:
+    if not TIP_MIN_FEN <= amount_fen <= TIP_MAX_FEN:
+        raise RuleViolation("LEC-T1", f"赞赏金额应在 {TIP_MIN_FEN // 100} 到 {TIP_MAX_FEN // 100} 元之间")
+    return amount_fen
+
+
+def ensure_tip_refundable(paid: bool, already_refunded: bool) -> None:
+    if not paid:
+        raise RuleViolation("LEC-T2", "赞赏尚未支付成功，不能退款")
+    if already_refunded:
+        raise RuleViolation("LEC-T2", "这笔赞赏已退款")

@@ -9,8 +9,8 @@ import typer
 
 from opsctl import __version__
 from opsctl.cli.commands import (
-    audit, ca, cards, channels, config, consult, db, demo, followup, funnel, jobs, kb, lecture, nursing, org,
-    patients, questionnaire, rx, scripts, serve, users, video, wechat,
+    audit, ca, cards, channels, config, consult, content, db, demo, followup, funnel, jobs, kb, lecture, live,
+    nursing, org, patients, questionnaire, rx, scripts, serve, users, video, wechat,
 )
 from opsctl.cli.errors import OpsctlGroup
 from opsctl.cli.state import state
@@ -72,6 +72,9 @@ app.add_typer(cards.app, name="cards")
 app.add_typer(funnel.app, name="funnel")
 app.add_typer(video.app, name="video")
 app.add_typer(lecture.app, name="lecture")
+app.add_typer(content.app, name="content")
+app.add_typer(live.app, name="live")
+app.add_typer(live.community_app, name="community")
 app.add_typer(kb.app, name="kb")
 app.add_typer(scripts.app, name="scripts")
 app.add_typer(jobs.app, name="jobs")

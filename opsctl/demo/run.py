@@ -19,7 +19,7 @@ from clinical_core.domain.time import SHANGHAI, FixedClock
 from clinical_core.persistence import models as m
 from clinical_core.services import accounts, patients
 from opsctl.demo.consultations import step_consultations
-from opsctl.demo.content import step_lectures, step_short_video
+from opsctl.demo.content import step_content_calendar, step_lecture_engagement, step_lectures, step_short_video
 from opsctl.demo.followup import step_followup
 from opsctl.demo.knowledge import step_knowledge_base
 from opsctl.demo.nursing import step_nursing
@@ -105,7 +105,8 @@ def step_totals(ctx: DemoContext) -> None:
 
 STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, step_consultations, step_prescriptions,
                      step_nursing,
-                     step_wechat, step_short_video, step_lectures, step_knowledge_base, step_followup,
+                     step_wechat, step_short_video, step_lectures, step_lecture_engagement,
+                     step_content_calendar, step_knowledge_base, step_followup,
                      step_totals]
 
 

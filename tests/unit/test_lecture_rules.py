@@ -72,3 +72,34 @@ def test_content_checks() -> None:
         rules.validate_content(LectureContent("高血压", "心血管", LectureKind.AUDIO))
     with pytest.raises(InvalidInput):
         rules.validate_content(LectureContent("高", "心血管", LectureKind.TEXT, "正文" * 10))
+
+
+def test_comment_moderation_and_tip_rules() -> None:
+    import pytest as _pytest
+
+    from clinical_core.domain.errors import IllegalTransition as _Illegal
+    from clinical_core.domain.errors import InvalidInput as _Invalid
+    from clinical_core.domain.errors import RuleViolation as _Rule
+    from content.domain import lectures as r
+
+    assert r.validate_comment("  很有帮助  ") == "很有帮助"
+    for bad in ("好", "字" * 501):
+        with _pytest.raises(_Rule):
+            r.validate_comment(bad)
+    assert r.moderate("cmt_1", r.CommentStatus.PENDING, True, "") is r.CommentStatus.APPROVED
+    assert r.moderate("cmt_1", r.CommentStatus.PENDING, False, "广告") is r.CommentStatus.REJECTED
+    with _pytest.raises(_Invalid):
+        r.moderate("cmt_1", r.CommentStatus.PENDING, False, " ")
+    for done in (r.CommentStatus.APPROVED, r.CommentStatus.REJECTED):
+        with _pytest.raises(_Illegal):
+            r.moderate("cmt_1", done, True, "")
+    assert r.validate_tip(100) == 100 and r.validate_tip(20_000) == 20_000
+    for bad in (99, 20_001, 0, -100):
+        with _pytest.raises(_Rule):
+            r.validate_tip(bad)
+    with _pytest.raises(_Rule):
+        r.ensure_open_for_patients(r.LectureStatus.DISABLED)
+    with _pytest.raises(_Rule):
+        r.ensure_tip_refundable(paid=False, already_refunded=False)
+    with _pytest.raises(_Rule):
+        r.ensure_tip_refundable(paid=True, already_refunded=True)

@@ -2,7 +2,7 @@
 
 Prints one JSON document to stdout (progress goes to stderr)::
 
-    .venv/bin/python benchmarks/video_speed.py [--seconds 60] [--repeats 1] [--preset ultrafast]
+    .venv/bin/python benchmarks/video.py [--seconds 60] [--repeats 1] [--preset ultrafast]
 
 A synthetic 1080p30 source (``testsrc2`` + a tone, ``--seconds`` long) is made
 first. Then, for each recipe type, three variants produce the same output,
@@ -87,7 +87,7 @@ def make_inputs(folder: Path, seconds: int) -> dict[str, Path]:
     subprocess.run([ff, "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=0x1a5fb4:s=400x160", "-frames:v", "1",
                     str(paths["logo"])], check=True)
     cues = []
-    for i in range(int(TRIM[1] - TRIM[0]) // 3):
+    for i in range(max(1, int(TRIM[1] - TRIM[0]) // 3)):  # at least one cue, even for a smoke-test source
         start = i * 3
         cues.append(f"{i + 1}\n00:{start // 60:02d}:{start % 60:02d},200 --> 00:{start // 60:02d}:{start % 60 + 2:02d},800\n第{i + 1}条：高血压患者要按时服药，不要自行停药\n")
     paths["srt"].write_text("\n".join(cues), encoding="utf-8")
