@@ -109,7 +109,8 @@ def _as_date(value: Any) -> date:
         return value
     text = str(value or "").strip().replace("/", "-").replace(".", "-")
     try:
-        return date.fromisoformat(text)
+        year, month, day = (int(part) for part in text.split("-"))
+        return date(year, month, day)
     except ValueError:
         raise ValueError("日期格式应为 2026-11-02") from None
 

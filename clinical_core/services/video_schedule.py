@@ -94,14 +94,18 @@ def _doctor_for_session(uow: UnitOfWork, doctor: StaffRow | None, key: str) -> S
     return doctor
 
 
+def _clash(uow: UnitOfWork, doctor_pk: int, starts_at: datetime, ends_at: datetime) -> str | None:
+    return uow.session.scalar(select(VideoSessionRow.public_id).where(
+        VideoSessionRow.doctor_id == doctor_pk, VideoSessionRow.status == "open",
+        VideoSessionRow.starts_at < ends_at, VideoSessionRow.ends_at > starts_at))
+
+
 def _write_session(uow: UnitOfWork, doctor: StaffRow, starts_at: datetime, ends_at: datetime, slot_minutes: int,
                    price_fen: int, source: str) -> tuple[VideoSessionRow, int]:
     # The doctor's row is locked, so two schedulers publishing for one doctor at once are serialised
     # and the overlap check below sees the other's session.
     uow.session.execute(select(StaffRow.id).where(StaffRow.id == doctor.id).with_for_update())
-    clash = uow.session.scalar(select(VideoSessionRow.public_id).where(
-        VideoSessionRow.doctor_id == doctor.id, VideoSessionRow.status == "open",
-        VideoSessionRow.starts_at < ends_at, VideoSessionRow.ends_at > starts_at))
+    clash = _clash(uow, doctor.id, starts_at, ends_at)
     if clash:
         raise Conflict(f"与已有出诊 {clash} 的时间重叠")
     assert doctor.department_id is not None
@@ -147,8 +151,12 @@ def import_schedule(uow: UnitOfWork, principal: Principal, rows: list[tuple[int,
         valid: list[tuple[ScheduleLine, StaffRow]] = []
         for line in lines:
             try:
-                valid.append((line, _doctor_for_session(uow, doctors.get(line.employee_no), line.employee_no)))
-            except (NotFound, InvalidInput, RuleViolation) as exc:
+                doctor = _doctor_for_session(uow, doctors.get(line.employee_no), line.employee_no)
+                clash = _clash(uow, doctor.id, line.starts_at, line.ends_at)
+                if clash:
+                    raise Conflict(f"与已有出诊 {clash} 的时间重叠")
+                valid.append((line, doctor))
+            except (NotFound, InvalidInput, RuleViolation, Conflict) as exc:
                 errors.append(f"第 {line.row} 行：{exc.message}")
         if not errors:
             for line, doctor in valid:
@@ -160,7 +168,7 @@ def import_schedule(uow: UnitOfWork, principal: Principal, rows: list[tuple[int,
                 except Conflict as exc:
                     errors.append(f"第 {line.row} 行：{exc.message}")
         if errors:
-            errors.sort(key=lambda e: int(e.split(" ")[1]) if e.split(" ")[1].isdigit() else 0)
+            errors.sort(key=lambda e: int(e.split(" ")[1]))
             raise ScheduleRejected(errors)  # nothing is committed
         if not lines:
             raise ScheduleRejected(["排班表没有数据行"])
