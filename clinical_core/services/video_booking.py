@@ -25,7 +25,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from clinical_core.domain.access import Principal, ensure_role
-from clinical_core.domain.errors import Conflict, ExternalServiceError, Forbidden, NotFound
+from clinical_core.domain.errors import (
+    Conflict,
+    ExternalServiceError,
+    Forbidden,
+    NotFound,
+)
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.staff import Role
 from clinical_core.domain.video_schedule import overlaps
@@ -62,7 +67,14 @@ from clinical_core.ports.his_schedule import HisSchedulePort
 from clinical_core.ports.payment import PaymentGateway
 from clinical_core.services import audit, video_settings
 from clinical_core.services.video_ledger import ledger_of, refund_in_tx
-from clinical_core.services.video_visits import VisitView, ensure_access, load, me, move, view
+from clinical_core.services.video_visits import (
+    VisitView,
+    ensure_access,
+    load,
+    me,
+    move,
+    view,
+)
 
 PAYMENT_ACTOR = "payment:notification"
 
@@ -314,3 +326,26 @@ def cancel_visit(uow: UnitOfWork, principal: Principal, his_schedule: HisSchedul
 
 def slot_is_held(status: str) -> bool:
     return VisitStatus(status) in HOLDS_SLOT
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineVisitChoice:
+    """One earlier offline visit the patient may pick as the follow-up evidence (strict mode)."""
+
+    visit_no: str
+    visited_at: datetime
+    visit_type: str
+    department: str
+    diagnoses: tuple[str, ...]
+
+
+def offline_visits(uow: UnitOfWork, principal: Principal, his: HisPort) -> list[OfflineVisitChoice]:
+    """The patient's own offline visits from the HIS, newest first. Audited (a health-record read)."""
+    ensure_role(principal, {Role.PATIENT})
+    visits = his.visits(principal.patient_id or "", limit=50)
+    with uow:
+        audit.record(uow, principal.actor, "video_visit.his_visits_read", "patient", principal.patient_id or "",
+                     visits=len(visits))
+        uow.commit()
+    return [OfflineVisitChoice(v.visit_no, v.visited_at, v.visit_type, v.department,
+                               tuple(f"{d.code} {d.name}" for d in v.diagnoses)) for v in visits]

@@ -23,7 +23,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from clinical_core.domain.errors import DomainError
-from clinical_core.domain.video_visit import NO_SHOW_GRACE, PAYMENT_WINDOW, EndReason, VisitAction, VisitStatus
+from clinical_core.domain.video_visit import (
+    NO_SHOW_GRACE,
+    PAYMENT_WINDOW,
+    EndReason,
+    VisitAction,
+    VisitStatus,
+)
 from clinical_core.persistence.models import DepartmentRow, PatientRow, StaffRow
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.persistence.video import VideoVisitRow

@@ -11,7 +11,11 @@ from sqlalchemy import func, select
 from clinical_core.domain.consultation import Ledger, ensure_refundable, ledger
 from clinical_core.domain.ids import new_public_id
 from clinical_core.persistence.uow import UnitOfWork
-from clinical_core.persistence.video import VideoPaymentRow, VideoRefundRow, VideoVisitRow
+from clinical_core.persistence.video import (
+    VideoPaymentRow,
+    VideoRefundRow,
+    VideoVisitRow,
+)
 from clinical_core.ports.payment import PaymentGateway
 from clinical_core.services import audit
 from clinical_core.services.refunds import RefundKind, SettleResult, settle_pending

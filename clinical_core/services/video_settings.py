@@ -11,7 +11,12 @@ from sqlalchemy import select
 from clinical_core.domain.access import Principal, ensure_role
 from clinical_core.domain.errors import NotFound
 from clinical_core.domain.staff import Role
-from clinical_core.domain.video_visit import DEFAULT_CHECK_MODE, DEFAULT_LOOKBACK_DAYS, CheckMode, check_lookback
+from clinical_core.domain.video_visit import (
+    DEFAULT_CHECK_MODE,
+    DEFAULT_LOOKBACK_DAYS,
+    CheckMode,
+    check_lookback,
+)
 from clinical_core.persistence.models import DepartmentRow
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.persistence.video import VideoClinicSettingRow

@@ -40,7 +40,11 @@ from clinical_core.domain.video_visit import (
 )
 from clinical_core.persistence.models import DepartmentRow, PatientRow, StaffRow
 from clinical_core.persistence.uow import UnitOfWork
-from clinical_core.persistence.video import VideoDocumentRow, VideoParticipantRow, VideoVisitRow
+from clinical_core.persistence.video import (
+    VideoDocumentRow,
+    VideoParticipantRow,
+    VideoVisitRow,
+)
 from clinical_core.ports.video_room import RoomToken, VideoRoomPort
 from clinical_core.services import audit
 from clinical_core.services.organisation import qualification_of

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from campaigns.api import wechat_callback
-from clinical_core.api import consultations, patients, prescriptions, problems
+from clinical_core.api import consultations, patients, prescriptions, problems, video
 from content.scripts import api as scripts_api
 from knowledge_base.api import search as kb_api
 from opsctl import __version__
@@ -24,7 +24,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.state.container = container
     app.state.uow_factory = container.uow
     # Ports of the outside world, created on first use.
-    for port in ("payments", "attachments", "his", "privacy_numbers", "signer"):
+    for port in ("payments", "attachments", "his", "privacy_numbers", "signer", "his_schedule", "video_rooms"):
         setattr(app.state, port, _Lazy(container, port))
 
     # Search indexes; the dense model loads on the first query and then stays in memory.
@@ -42,6 +42,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.include_router(patients.router)
     app.include_router(consultations.router)
     app.include_router(prescriptions.router)
+    app.include_router(video.router)
     wx = settings.wechat
     app.include_router(wechat_callback.make_router(wechat_callback.CallbackConfig(
         token=wx.callback_token.get_secret_value(), app_id=wx.app_id,

@@ -18,10 +18,21 @@ from clinical_core.domain.video_schedule import ScheduleRejected
 from clinical_core.persistence.his_schedule import HisOutpatientSlotRow
 from clinical_core.persistence.models import StaffRow
 from clinical_core.persistence.video import VideoSessionRow
-from clinical_core.services import video_booking, video_ledger, video_schedule, video_visits
+from clinical_core.services import (
+    video_booking,
+    video_ledger,
+    video_schedule,
+    video_visits,
+)
 from opsctl.wiring import Container
 from tests.support.clinic import OPS
-from tests.support.video import SESSION_END, SESSION_START, VideoClinic, book, build_video_clinic
+from tests.support.video import (
+    SESSION_END,
+    SESSION_START,
+    VideoClinic,
+    book,
+    build_video_clinic,
+)
 
 
 @pytest.fixture

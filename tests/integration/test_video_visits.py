@@ -9,7 +9,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from clinical_core.domain.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, RuleViolation, Unauthenticated
+from clinical_core.domain.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    InvalidInput,
+    RuleViolation,
+    Unauthenticated,
+)
 from clinical_core.domain.time import FixedClock
 from clinical_core.domain.video_visit import CheckMode, Diagnosis, EndReason
 from clinical_core.persistence.video import VideoRefundRow, VideoSlotRow, VideoVisitRow
@@ -25,7 +32,13 @@ from clinical_core.services import (
 )
 from opsctl.wiring import Container
 from tests.support.clinic import ADMIN, certify
-from tests.support.video import SESSION_START, VideoClinic, add_his_visit, book, build_video_clinic
+from tests.support.video import (
+    SESSION_START,
+    VideoClinic,
+    add_his_visit,
+    book,
+    build_video_clinic,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

@@ -12,7 +12,12 @@ from sqlalchemy import select
 from clinical_core.adapters.payment_sandbox import SandboxPaymentGateway
 from clinical_core.domain.access import Principal
 from clinical_core.domain.time import FixedClock
-from clinical_core.persistence.models import DepartmentRow, HisVisitRow, PatientRow, StaffRow
+from clinical_core.persistence.models import (
+    DepartmentRow,
+    HisVisitRow,
+    PatientRow,
+    StaffRow,
+)
 from clinical_core.services import video_booking, video_schedule
 from opsctl.wiring import Container
 from tests.support.clinic import OPS, Clinic, build_clinic

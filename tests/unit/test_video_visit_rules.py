@@ -11,9 +11,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clinical_core.adapters.video_room_sandbox import SandboxVideoRooms
-from clinical_core.domain.errors import IllegalTransition, InvalidInput, RuleViolation, Unauthenticated
+from clinical_core.domain.errors import (
+    IllegalTransition,
+    InvalidInput,
+    RuleViolation,
+    Unauthenticated,
+)
 from clinical_core.domain.time import FixedClock
-from clinical_core.domain.video_schedule import OfflineSlot, OnlineSlot, cut_slots, fuse, parse_rows
+from clinical_core.domain.video_schedule import (
+    OfflineSlot,
+    OnlineSlot,
+    cut_slots,
+    fuse,
+    parse_rows,
+)
 from clinical_core.domain.video_visit import (
     TERMINAL,
     CheckMode,
