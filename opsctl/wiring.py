@@ -33,6 +33,7 @@ from opsctl.config import Settings
 if TYPE_CHECKING:
     from campaigns.adapters.sandbox_server import SandboxServer
     from campaigns.adapters.wechat_client import OpsWeChatClient
+    from opsctl.video_reminders import WeChatVisitReminders
 
 
 class Container:
@@ -75,6 +76,13 @@ class Container:
         process verifies every other's tokens (a real RTC provider's key would come from configuration)."""
         master = decode_master_key(load_or_create_secret_key(self.settings))
         return SandboxVideoRooms(self.clock, hashlib.blake2b(master, person=b"opsctl-video-rtc").digest())
+
+    @cached_property
+    def video_reminders(self) -> WeChatVisitReminders:
+        """就诊提醒 as WeChat template messages (the sandbox server in sandbox mode)."""
+        from opsctl.video_reminders import WeChatVisitReminders
+
+        return WeChatVisitReminders(self.wechat)
 
     @cached_property
     def signer(self) -> InternalCa:

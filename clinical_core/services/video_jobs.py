@@ -92,13 +92,24 @@ def mark_no_shows(uow: UnitOfWork, now: datetime, *, limit: int = 200) -> JobCou
     return JobCounts(done)
 
 
+def _reminder_condition(now: datetime, lead_minutes: int) -> object:
+    return ((VideoVisitRow.status == VisitStatus.PAID.value) & VideoVisitRow.reminded_at.is_(None)
+            & (VideoVisitRow.starts_at <= now + timedelta(minutes=lead_minutes))
+            & (VideoVisitRow.starts_at > now))
+
+
+def reminders_due(uow: UnitOfWork, now: datetime, *, lead_minutes: int = 60, limit: int = 200) -> list[str]:
+    """The visits the next reminder run would remind (for ``--dry-run``): public ids only."""
+    with uow:
+        return list(uow.session.scalars(select(VideoVisitRow.public_id).where(
+            _reminder_condition(now, lead_minutes)).order_by(VideoVisitRow.starts_at).limit(limit)))  # type: ignore[arg-type]
+
+
 def send_reminders(uow: UnitOfWork, now: datetime, *, sender: ReminderSender, lead_minutes: int = 60,
                    limit: int = 200) -> JobCounts:
     """就诊提醒. Suggested: every 5 minutes; misfire: run once (coalesce) — a late run still reminds
     visits that have not started."""
-    condition = ((VideoVisitRow.status == VisitStatus.PAID.value) & VideoVisitRow.reminded_at.is_(None)
-                 & (VideoVisitRow.starts_at <= now + timedelta(minutes=lead_minutes))
-                 & (VideoVisitRow.starts_at > now))
+    condition = _reminder_condition(now, lead_minutes)
     sent = failed = 0
     for pk in _due(uow, condition, limit):
         with uow:
