@@ -57,6 +57,17 @@ def _local(day: object, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=SHANGHAI).astimezone(UTC)  # type: ignore[arg-type]
 
 
+def _follow_in_wechat(ctx: DemoContext, patient_id: str) -> None:
+    """Booking happens in the official account's H5 pages: a patient bound to WeChat follows the account
+    (in the sandbox WeChat, so template reminders reach them); one in ten has unfollowed since."""
+    if ctx.container.settings.wechat.mode != "sandbox" or ctx.rng.random() < 0.1:
+        return
+    with ctx.container.uow() as u:
+        openid = u.session.scalar(select(m.PatientRow.openid).where(m.PatientRow.public_id == patient_id))
+    if openid:
+        ctx.container.sandbox.wechat.user_follows(openid)
+
+
 def step_video_visits(ctx: DemoContext) -> None:
     """A month of the video clinic: fused schedules, bookings, calls, one judged a first visit (refunded)."""
     c, rng, clock = ctx.container, ctx.rng, ctx.clock
@@ -144,6 +155,7 @@ def step_video_visits(ctx: DemoContext) -> None:
                 n["booking_refused"] += 1
                 continue
             n["booked"] += 1
+            _follow_in_wechat(ctx, pid)
             if result.out_trade_no and rng.random() < 0.08:
                 n["never_paid"] += 1
                 continue
@@ -220,6 +232,7 @@ def step_video_visits(ctx: DemoContext) -> None:
     ctx.add("视频复诊完成", n["ended"], f"病历版本 {n['record_versions']}（每版保留，R38）；处方 {n['prescriptions']}；"
             f"第三方加入 {n['guests']}")
     ctx.add("判定首诊→终止并退款", n["first_visit"], first_visit_note or "本月没有")
-    ctx.add("就诊提醒", n["reminded"], f"微信模板消息；失败 {n['reminder_failed']}（下次重试）")
+    ctx.add("就诊提醒", n["reminded"], f"微信模板消息（就诊前 2 小时内）；未送达 {n['reminder_failed']}"
+            "（未绑定微信或已取关，原因记在预约上）")
     ctx.add("挂号费收支", format_fen(paid - refunded), f"支付 {format_fen(paid)} − 退款 {format_fen(refunded)}"
             f"（退款已结算 {n['refunds_settled']} 笔）")
