@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from clinical_core.adapters.video_schedule_excel import read_schedule
@@ -234,6 +234,17 @@ def join(visit_id: str, principal: PrincipalDep, uow: UowDep, rooms: RoomsDep) -
 def invite(visit_id: str, body: GuestIn, principal: PrincipalDep, uow: UowDep,
            rooms: RoomsDep) -> video_visits.Invitation:
     return video_visits.invite_guest(uow, principal, rooms, visit_id, body.relation)
+
+
+@router.get(V + "/documents", response_model=list[video_records.DocumentView], summary="申报复诊的病历资料列表")
+def documents(visit_id: str, principal: PrincipalDep, uow: UowDep) -> list[video_records.DocumentView]:
+    return video_records.list_documents(uow, principal, visit_id)
+
+
+@router.get(V + "/documents/{number}", summary="一份病历资料（患者本人、接诊医生，留痕）")
+def document(visit_id: str, number: int, principal: PrincipalDep, uow: UowDep, store: StoreDep) -> Response:
+    mime, data = video_records.read_document(uow, principal, store, visit_id, number)
+    return Response(data, media_type=mime, headers={"Cache-Control": "private, no-store"})
 
 
 # --- doctor ---

@@ -35,7 +35,6 @@ from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.staff import Role
 from clinical_core.domain.video_schedule import overlaps
 from clinical_core.domain.video_visit import (
-    HOLDS_SLOT,
     CheckMode,
     Diagnosis,
     EndReason,
@@ -322,10 +321,6 @@ def cancel_visit(uow: UnitOfWork, principal: Principal, his_schedule: HisSchedul
         result = view(uow, row)
         uow.commit()
     return result
-
-
-def slot_is_held(status: str) -> bool:
-    return VisitStatus(status) in HOLDS_SLOT
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from clinical_core.domain.access import Principal, ensure_role
-from clinical_core.domain.errors import Conflict, RuleViolation
+from clinical_core.domain.errors import Conflict, NotFound, RuleViolation
 from clinical_core.domain.staff import Role
 from clinical_core.domain.video_visit import RECORDABLE, VisitStatus, check_record
 from clinical_core.persistence.models import StaffRow
 from clinical_core.persistence.uow import UnitOfWork
-from clinical_core.persistence.video import VideoRecordRow
+from clinical_core.persistence.video import VideoDocumentRow, VideoRecordRow
+from clinical_core.ports.attachments import AttachmentStore
 from clinical_core.ports.his import HisPort
 from clinical_core.ports.signer import Signer
 from clinical_core.services import audit, prescriptions
@@ -76,6 +77,43 @@ def record_history(uow: UnitOfWork, principal: Principal, visit_id: str) -> list
                   for r, sid, name in rows]
         uow.commit()
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentView:
+    number: int  # 1-based, in upload order
+    mime: str
+    size: int
+    uploaded_at: datetime
+
+
+def list_documents(uow: UnitOfWork, principal: Principal, visit_id: str) -> list[DocumentView]:
+    """The records a patient uploaded in declared mode (R17): the patient and the visit's doctor."""
+    ensure_role(principal, {Role.PATIENT, Role.DOCTOR})
+    with uow:
+        row = load(uow, visit_id)
+        ensure_access(uow, principal, row)
+        docs = uow.session.scalars(select(VideoDocumentRow).where(VideoDocumentRow.visit_id == row.id)
+                                   .order_by(VideoDocumentRow.id))
+        return [DocumentView(i, d.mime, d.size, d.uploaded_at) for i, d in enumerate(docs, start=1)]
+
+
+def read_document(uow: UnitOfWork, principal: Principal, store: AttachmentStore, visit_id: str,
+                  number: int) -> tuple[str, bytes]:
+    """One uploaded record, to the patient or the visit's doctor (who judges it, R17). Audited."""
+    ensure_role(principal, {Role.PATIENT, Role.DOCTOR})
+    with uow:
+        row = load(uow, visit_id)
+        ensure_access(uow, principal, row)
+        docs = list(uow.session.scalars(select(VideoDocumentRow).where(VideoDocumentRow.visit_id == row.id)
+                                        .order_by(VideoDocumentRow.id)))
+        if not 1 <= number <= len(docs):
+            raise NotFound(f"视频复诊 {visit_id} 没有第 {number} 份病历资料")
+        doc = docs[number - 1]
+        audit.record(uow, principal.actor, "video_visit.document_read", "video_visit", row.public_id, number=number)
+        mime, sha = doc.mime, doc.sha256
+        uow.commit()
+    return mime, store.get(sha)
 
 
 def prescribe(uow: UnitOfWork, principal: Principal, his: HisPort, signer: Signer, visit_id: str,

@@ -23,7 +23,13 @@ from clinical_core.services import accounts, drug_catalogue, video_visits
 from opsctl.http.app import create_app
 from opsctl.wiring import Container
 from tests.support.clinic import ADMIN, certify
-from tests.support.video import SESSION_END, SESSION_START, VideoClinic, book, build_video_clinic
+from tests.support.video import (
+    SESSION_END,
+    SESSION_START,
+    VideoClinic,
+    book,
+    build_video_clinic,
+)
 
 ROLES = ("anonymous", "owner", "other_patient", "doctor", "other_doctor", "admin", "ops")
 PATIENTS, DOCTORS = {"owner", "other_patient"}, {"doctor", "other_doctor"}
@@ -147,6 +153,7 @@ MATRIX: list[tuple[str, str, str, Callable[[World, str], str], Any, set[str]]] =
     ("join", "POST", "waiting", lambda w, v: f"{VV}/{v}/join", {}, {"owner", "doctor"}),
     ("guests", "POST", "waiting", lambda w, v: f"{VV}/{v}/guests", {"json": {"relation": "家属"}},
      {"owner", "doctor"}),
+    ("documents", "GET", "paid", lambda w, v: f"{VV}/{v}/documents", {}, {"owner", "doctor"}),
     ("start", "POST", "waiting", lambda w, v: f"{VV}/{v}/start", {}, {"doctor"}),
     ("terminate", "POST", "in_call", lambda w, v: f"{VV}/{v}/terminate",
      {"json": {"reason": "first_visit", "note": "属首诊，请线下就诊"}}, {"doctor"}),

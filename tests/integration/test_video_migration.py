@@ -11,7 +11,11 @@ from sqlalchemy import func, select, text
 
 from clinical_core.domain.consultation import ServiceKind
 from clinical_core.persistence.models import DrugRow
-from clinical_core.persistence.prescription import PrescriptionItemRow, PrescriptionRow, PrescriptionSignatureRow
+from clinical_core.persistence.prescription import (
+    PrescriptionItemRow,
+    PrescriptionRow,
+    PrescriptionSignatureRow,
+)
 from clinical_core.services import consult_settings, consultation
 from opsctl import db
 from opsctl.wiring import Container

@@ -103,6 +103,11 @@ def test_declared_mode_needs_records_and_a_doctors_confirmation(
     visit_id = book(container, vc, vc.clinic.patient, his_visit_no=None, documents=(PNG,))
     view = video_visits.get_visit(container.uow(), vc.clinic.doctor_a, visit_id)
     assert view.check_mode == "declared" and view.documents == 1 and not view.followup_confirmed
+    assert video_records.read_document(container.uow(), vc.clinic.doctor_a, container.attachments, visit_id, 1) == (
+        "image/png", PNG)
+    assert [d.mime for d in video_records.list_documents(container.uow(), vc.clinic.patient, visit_id)] == ["image/png"]
+    with pytest.raises(Forbidden):
+        video_records.read_document(container.uow(), vc.clinic.doctor_c, container.attachments, visit_id, 1)
     clock.current = SESSION_START - timedelta(minutes=10)
     video_visits.check_in(container.uow(), vc.clinic.patient, container.video_rooms, visit_id)
     with pytest.raises(RuleViolation, match="R17"):

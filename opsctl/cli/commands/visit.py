@@ -11,8 +11,22 @@ import typer
 from clinical_core.domain.money import format_fen
 from clinical_core.domain.time import SHANGHAI
 from clinical_core.domain.video_visit import VisitStatus
-from clinical_core.services import video_booking, video_jobs, video_ledger, video_records, video_visits
-from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, info, render, render_object
+from clinical_core.services import (
+    video_booking,
+    video_jobs,
+    video_ledger,
+    video_records,
+    video_visits,
+)
+from opsctl.cli.output import (
+    Format,
+    FormatOpt,
+    JsonOpt,
+    choose,
+    info,
+    render,
+    render_object,
+)
 from opsctl.cli.state import container, operator
 
 app = typer.Typer(help="视频复诊（网络门诊）：预约列表、详情、医院取消、病历版本、退款与定时任务。\n\n"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import clinical_core.persistence.base
-from sqlalchemy.dialects import postgresql
 
 revision = "0008_video_clinic"
 down_revision = '0007_dispensing'
