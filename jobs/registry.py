@@ -42,6 +42,12 @@ class JobResources(Protocol):
     @property
     def followup_quiet_hours(self) -> str: ...
 
+    @property
+    def his_schedule(self) -> Any: ...
+
+    @property
+    def video_reminders(self) -> Any: ...
+
 
 JobCallable = Callable[[JobResources, datetime, Mapping[str, Any]], Any]
 
@@ -208,6 +214,24 @@ def _settle_tip_refunds(resources: JobResources, now: datetime, options: Mapping
     return settle_tip_refunds(resources.uow(), resources.payments, **options)
 
 
+def _release_unpaid_visits(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
+    from clinical_core.services.video_jobs import release_unpaid
+
+    return release_unpaid(resources.uow(), now, his_schedule=resources.his_schedule, **options)
+
+
+def _remind_visits(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
+    from clinical_core.services.video_jobs import send_reminders
+
+    return send_reminders(resources.uow(), now, sender=resources.video_reminders, **{"lead_minutes": 60, **options})
+
+
+def _settle_visit_refunds(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
+    from clinical_core.services.video_ledger import settle_refunds
+
+    return settle_refunds(resources.uow(), resources.payments, **options)
+
+
 _SPECS: tuple[JobSpec, ...] = (
     JobSpec("consult.expire_unanswered", "关闭超时未接诊的咨询并退款；取消超时未支付的订单",
             contract("clinical_core.services.consult_jobs:expire_unanswered"), every(minutes=1),
@@ -233,6 +257,15 @@ _SPECS: tuple[JobSpec, ...] = (
             _settle_nursing_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
     JobSpec("lecture.settle_tip_refunds", "向支付渠道发送待处理的讲堂赞赏退款",
             _settle_tip_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
+    JobSpec("video.release_unpaid", "释放超时未支付的视频复诊预约（含 HIS 号源）",
+            _release_unpaid_visits, every(minutes=1), grace=timedelta(minutes=10), coalesce=True),
+    JobSpec("video.mark_no_shows", "号源时段结束仍未入诊的预约标记为爽约",
+            contract("clinical_core.services.video_jobs:mark_no_shows"), every(minutes=5),
+            grace=timedelta(minutes=30), coalesce=True),
+    JobSpec("video.send_reminders", "视频复诊开始前发送微信提醒",
+            _remind_visits, every(minutes=5), grace=timedelta(minutes=15), coalesce=True),
+    JobSpec("video.settle_refunds", "向支付渠道发送待处理的视频复诊退款",
+            _settle_visit_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
 )
 
 REGISTRY: dict[str, JobSpec] = {spec.name: spec for spec in _SPECS}

@@ -6,6 +6,7 @@ Everything is created lazily on first use, so ``opsctl --help`` or
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import cached_property
 from pathlib import Path
@@ -16,10 +17,12 @@ from sqlalchemy import Engine
 from clinical_core.adapters.attachments import FileAttachmentStore
 from clinical_core.adapters.geocoder_sandbox import SandboxGeocoder
 from clinical_core.adapters.his_fake import FakeHis
+from clinical_core.adapters.his_schedule_fake import FakeHisSchedule
 from clinical_core.adapters.internal_ca import InternalCa
 from clinical_core.adapters.payment_sandbox import SandboxPaymentGateway
 from clinical_core.adapters.privacy_number_sandbox import SandboxPrivacyNumbers
 from clinical_core.adapters.vault import AesGcmVault, decode_master_key, generate_master_key
+from clinical_core.adapters.video_room_sandbox import SandboxVideoRooms
 from clinical_core.domain.errors import ConfigurationError
 from clinical_core.domain.time import Clock, SystemClock
 from clinical_core.persistence.engine import make_engine
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from campaigns.adapters.followup_wechat import WeChatFollowupSender
     from campaigns.adapters.sandbox_server import SandboxServer
     from campaigns.adapters.wechat_client import OpsWeChatClient
+    from opsctl.video_reminders import WeChatVisitReminders
 
 
 class Container:
@@ -62,6 +66,25 @@ class Container:
     @cached_property
     def his(self) -> FakeHis:
         return FakeHis(self.engine)
+
+    @cached_property
+    def his_schedule(self) -> FakeHisSchedule:
+        """The HIS's outpatient schedule (号源); the fake answers from ``his_outpatient_slots``."""
+        return FakeHisSchedule(self.engine, self.clock)
+
+    @cached_property
+    def video_rooms(self) -> SandboxVideoRooms:
+        """Video rooms and participant tokens. The signing key is derived from the master key, so every
+        process verifies every other's tokens (a real RTC provider's key would come from configuration)."""
+        master = decode_master_key(load_or_create_secret_key(self.settings))
+        return SandboxVideoRooms(self.clock, hashlib.blake2b(master, person=b"opsctl-video-rtc").digest())
+
+    @cached_property
+    def video_reminders(self) -> WeChatVisitReminders:
+        """就诊提醒 as WeChat template messages (the sandbox server in sandbox mode)."""
+        from opsctl.video_reminders import WeChatVisitReminders
+
+        return WeChatVisitReminders(self.wechat)
 
     @cached_property
     def signer(self) -> InternalCa:

@@ -1,5 +1,5 @@
-"""Tables of 处方 and 审方. A prescription belongs to a consultation (the
-follow-up encounter); each revision bumps ``version``; each review is its own
+"""Tables of 处方 and 审方. A prescription belongs to a consultation or a video
+visit (the follow-up encounter: exactly one of the two is set); each revision bumps ``version``; each review is its own
 record naming the version it judged."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ class PrescriptionRow(PublicIdMixin, Base):
     """处方."""
 
     __tablename__ = "prescriptions"
-    consultation_id: Mapped[int] = mapped_column(fk("consultations.id"), index=True)
+    consultation_id: Mapped[int | None] = mapped_column(fk("consultations.id"), index=True)
+    video_visit_id: Mapped[int | None] = mapped_column(fk("video_visits.id"), index=True)  # 网络门诊 encounter
     patient_id: Mapped[int] = mapped_column(fk("patients.id"), index=True)
     doctor_id: Mapped[int] = mapped_column(fk("staff.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)

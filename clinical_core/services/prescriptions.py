@@ -31,10 +31,12 @@ from clinical_core.domain.prescription import (
 from clinical_core.domain.prescription_rules import RxDraft, RxLine, ensure_acceptable, evaluate
 from clinical_core.domain.staff import Role
 from clinical_core.domain.time import local_date
+from clinical_core.domain.video_visit import PRESCRIBABLE, VisitStatus
 from clinical_core.persistence.consultation import ConsultationRow
 from clinical_core.persistence.models import DrugRow, PatientRow, StaffRow
 from clinical_core.persistence.prescription import PrescriptionItemRow, PrescriptionReviewRow, PrescriptionRow
 from clinical_core.persistence.uow import UnitOfWork
+from clinical_core.persistence.video import VideoVisitRow
 from clinical_core.ports.his import HisPort
 from clinical_core.ports.signer import Signer
 from clinical_core.services import audit
@@ -60,6 +62,7 @@ class NewPrescription:
     valid_days: int = 1
     long_term_reason: str | None = None
     guardian_present: bool = False
+    video_visit_id: str | None = None  # set (with consultation_id "") for a prescription from a video visit
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,7 @@ class PrescriptionView:
     warnings: tuple[str, ...]
     reviews: tuple[ReviewView, ...]
     issued_at: datetime
+    video_visit_id: str | None = None  # a prescription from a video visit (网络门诊) has no consultation
 
 
 def _me(uow: UnitOfWork, principal: Principal) -> StaffRow:
@@ -126,8 +130,44 @@ def _age(born: datetime | object, today: object) -> int:
     return t.year - b.year - ((t.month, t.day) < (b.month, b.day))  # type: ignore[attr-defined]
 
 
-def _apply(uow: UnitOfWork, his: HisPort, doctor: StaffRow, consultation: ConsultationRow, cmd: NewPrescription,
-           row: PrescriptionRow | None) -> PrescriptionRow:
+@dataclass(frozen=True, slots=True)
+class Encounter:
+    """The follow-up contact a prescription belongs to: an online consultation or a video visit (网络门诊).
+
+    ``diagnoses``: the diagnoses snapshotted on the encounter (a video visit's 复诊依据), which then limit
+    what the prescription may carry; ``None`` means the patient's offline diagnoses from the HIS (R02)."""
+
+    patient_pk: int
+    consultation_pk: int | None = None
+    video_visit_pk: int | None = None
+    diagnoses: dict[str, str] | None = None
+
+
+def _consultation_encounter(consultation: ConsultationRow) -> Encounter:
+    return Encounter(consultation.patient_id, consultation_pk=consultation.id)
+
+
+def encounter_of(uow: UnitOfWork, row: PrescriptionRow) -> Encounter:
+    """The encounter of an existing prescription (for revisions and renewals)."""
+    if row.video_visit_id is not None:
+        visit = uow.session.get(VideoVisitRow, row.video_visit_id)
+        assert visit is not None
+        return video_encounter(visit)
+    consultation = uow.session.get(ConsultationRow, row.consultation_id)
+    assert consultation is not None
+    return _consultation_encounter(consultation)
+
+
+def video_encounter(visit: VideoVisitRow) -> Encounter:
+    """A video visit: its snapshotted follow-up diagnoses (strict or declared mode) limit the prescription;
+    a visit without a check (mode off) falls back to the HIS's offline diagnoses."""
+    snapshot = visit.followup_diagnoses or []
+    return Encounter(visit.patient_id, video_visit_pk=visit.id,
+                     diagnoses={d["icd10"]: d["name"] for d in snapshot} or None)
+
+
+def _apply(uow: UnitOfWork, his: HisPort, doctor: StaffRow, encounter: Encounter | ConsultationRow,
+           cmd: NewPrescription, row: PrescriptionRow | None) -> PrescriptionRow:
     """Run every rule on the draft and write it (new, or replacing a rejected version)."""
     if not cmd.items:
         raise InvalidInput("处方至少需要一种药品", field="items")
@@ -143,10 +183,15 @@ def _apply(uow: UnitOfWork, his: HisPort, doctor: StaffRow, consultation: Consul
         raise NotFound(f"药品目录中没有在用的药品：{'、'.join(missing)}")
     if len(set(codes)) != len(codes):
         raise InvalidInput("同一药品在处方中重复出现", field="items")
-    patient = uow.session.get(PatientRow, consultation.patient_id)
+    if isinstance(encounter, ConsultationRow):
+        encounter = _consultation_encounter(encounter)
+    patient = uow.session.get(PatientRow, encounter.patient_pk)
     assert patient is not None
-    visits = his.visits(patient.public_id, limit=200)
-    offline = {dx.code: dx.name for v in visits for dx in v.diagnoses}
+    if encounter.diagnoses is not None:
+        offline = dict(encounter.diagnoses)
+    else:
+        visits = his.visits(patient.public_id, limit=200)
+        offline = {dx.code: dx.name for v in visits for dx in v.diagnoses}
     today = local_date(uow.clock.now())
     draft = RxDraft(
         lines=tuple(RxLine(c, drugs[c].generic_name, drugs[c].category, drugs[c].control_class, i.quantity,
@@ -160,8 +205,9 @@ def _apply(uow: UnitOfWork, his: HisPort, doctor: StaffRow, consultation: Consul
     ensure_acceptable(findings)
     now = uow.clock.now()
     if row is None:
-        row = PrescriptionRow(public_id=new_public_id("rx"), consultation_id=consultation.id,
-                              patient_id=consultation.patient_id, doctor_id=doctor.id,
+        row = PrescriptionRow(public_id=new_public_id("rx"), consultation_id=encounter.consultation_pk,
+                              video_visit_id=encounter.video_visit_pk, patient_id=encounter.patient_pk,
+                              doctor_id=doctor.id,
                               status=RxStatus.PENDING_REVIEW.value, version=1, issued_at=now)
         uow.session.add(row)
     else:
@@ -196,17 +242,34 @@ def _encounter(uow: UnitOfWork, doctor: StaffRow, consultation_id: str) -> Consu
     return consultation
 
 
+def _video_visit_encounter(uow: UnitOfWork, doctor: StaffRow, visit_id: str) -> Encounter:
+    """R01/R17 for 网络门诊: only in a video visit this doctor holds, during or after the call; the
+    visit's snapshotted follow-up diagnoses limit the prescription (R02)."""
+    visit = uow.session.scalar(select(VideoVisitRow).where(VideoVisitRow.public_id == visit_id))
+    if visit is None:
+        raise NotFound(f"未找到视频复诊 {visit_id}")
+    if visit.doctor_id != doctor.id:
+        raise Forbidden("只能在本人接诊的视频复诊中开具处方")
+    status = VisitStatus(visit.status)
+    if status not in PRESCRIBABLE:
+        raise InvalidInput(f"视频复诊当前状态为「{status.label}」，不能开具处方", field="video_visit_id")
+    return video_encounter(visit)
+
+
 def issue_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, signer: Signer,
                        cmd: NewPrescription) -> PrescriptionView:
     """开具处方 → signed by the doctor (R03) → 待审核."""
     ensure_role(principal, {Role.DOCTOR})
     with uow:
         doctor = _me(uow, principal)
-        consultation = _encounter(uow, doctor, cmd.consultation_id)
-        row = _apply(uow, his, doctor, consultation, cmd, None)
+        if cmd.video_visit_id:
+            encounter: Encounter | ConsultationRow = _video_visit_encounter(uow, doctor, cmd.video_visit_id)
+        else:
+            encounter = _encounter(uow, doctor, cmd.consultation_id)
+        row = _apply(uow, his, doctor, encounter, cmd, None)
         sign_in_tx(uow, signer, row, doctor, "doctor", canonical_of(uow, row))
         audit.record(uow, principal.actor, "prescription.issue", "prescription", row.public_id,
-                     consultation=cmd.consultation_id, items=len(cmd.items),
+                     consultation=cmd.consultation_id or None, video_visit=cmd.video_visit_id, items=len(cmd.items),
                      warnings=[w["code"] for w in row.warnings])
         view = _view(uow, row)
         uow.commit()
@@ -218,9 +281,7 @@ def issue_renewal_in_tx(uow: UnitOfWork, his: HisPort, signer: Signer, doctor: S
     """快速续方: a new prescription on the encounter of the earlier one (the renewal request is the
     follow-up contact), through every rule (R02 against the HIS again, R24–R26, R04, R07/R14), newly
     signed by the doctor, and pending the pharmacist's review like any other (R32)."""
-    consultation = uow.session.get(ConsultationRow, source.consultation_id)
-    assert consultation is not None
-    row = _apply(uow, his, doctor, consultation, cmd, None)
+    row = _apply(uow, his, doctor, encounter_of(uow, source), cmd, None)
     row.renewal_of_id = source.id
     sign_in_tx(uow, signer, row, doctor, "doctor", canonical_of(uow, row))
     audit.record(uow, actor, "prescription.issue", "prescription", row.public_id, renewal_of=source.public_id,
@@ -238,11 +299,13 @@ def revise_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, sig
         if row.doctor_id != doctor.id:
             raise Forbidden("只有开方医生可以修改处方")
         rx_transition(row.public_id, RxStatus(row.status), RxAction.REVISE)
-        consultation = uow.session.get(ConsultationRow, row.consultation_id)
-        assert consultation is not None
-        if consultation.public_id != cmd.consultation_id:
-            raise InvalidInput("修改处方不能更换咨询", field="consultation_id")
-        _apply(uow, his, doctor, consultation, cmd, row)
+        encounter = encounter_of(uow, row)
+        if encounter.consultation_pk is not None:
+            consultation = uow.session.get(ConsultationRow, encounter.consultation_pk)
+            assert consultation is not None
+            if consultation.public_id != cmd.consultation_id:
+                raise InvalidInput("修改处方不能更换咨询", field="consultation_id")
+        _apply(uow, his, doctor, encounter, cmd, row)
         sign_in_tx(uow, signer, row, doctor, "doctor", canonical_of(uow, row))
         _move(uow, row, RxAction.REVISE, principal.actor)
         view = _view(uow, row)
@@ -339,10 +402,10 @@ def list_prescriptions(uow: UnitOfWork, principal: Principal, *, status: RxStatu
 
 
 def _view(uow: UnitOfWork, row: PrescriptionRow) -> PrescriptionView:
-    consultation = uow.session.get(ConsultationRow, row.consultation_id)
+    consultation = uow.session.get(ConsultationRow, row.consultation_id) if row.consultation_id else None
     patient = uow.session.get(PatientRow, row.patient_id)
     doctor = uow.session.get(StaffRow, row.doctor_id)
-    assert consultation is not None and patient is not None and doctor is not None
+    assert patient is not None and doctor is not None
     items = uow.session.scalars(select(PrescriptionItemRow).where(
         PrescriptionItemRow.prescription_id == row.id).order_by(PrescriptionItemRow.id))
     reviews = uow.session.execute(
@@ -350,7 +413,7 @@ def _view(uow: UnitOfWork, row: PrescriptionRow) -> PrescriptionView:
         .where(PrescriptionReviewRow.prescription_id == row.id).order_by(PrescriptionReviewRow.id))
     status = RxStatus(row.status)
     return PrescriptionView(
-        row.public_id, consultation.public_id, patient.public_id, doctor.public_id, doctor.name, status.value,
+        row.public_id, consultation.public_id if consultation else "", patient.public_id, doctor.public_id, doctor.name, status.value,
         status.label, row.version, tuple(d["icd10"] for d in row.diagnoses), row.valid_days,
         tuple(ItemView(i.generic_name, i.specification, i.quantity, i.days_supply, i.usage, i.price_fen)
               for i in items),
@@ -358,4 +421,11 @@ def _view(uow: UnitOfWork, row: PrescriptionRow) -> PrescriptionView:
         tuple(ReviewView(r.version, r.decision, tuple(r.reasons or []), r.comment, pid, r.reviewed_at)
               for r, pid in reviews),
         row.issued_at,
+        _video_visit_public_id(uow, row),
     )
+
+
+def _video_visit_public_id(uow: UnitOfWork, row: PrescriptionRow) -> str | None:
+    if row.video_visit_id is None:
+        return None
+    return uow.session.scalar(select(VideoVisitRow.public_id).where(VideoVisitRow.id == row.video_visit_id))

@@ -12,6 +12,7 @@ from opsctl.cli.commands import (
     audit, ca, cards, channels, config, consult, content, db, demo, followup, funnel, jobs, kb, lecture, live,
     nursing, org, patients, questionnaire, rx, scripts, serve, users, video, wechat,
 )
+from opsctl.cli.commands import schedule, visit
 from opsctl.cli.errors import OpsctlGroup
 from opsctl.cli.state import state
 
@@ -71,6 +72,8 @@ app.add_typer(channels.app, name="channels")
 app.add_typer(cards.app, name="cards")
 app.add_typer(funnel.app, name="funnel")
 app.add_typer(video.app, name="video")
+app.add_typer(schedule.app, name="schedule")
+app.add_typer(visit.app, name="visit")
 app.add_typer(lecture.app, name="lecture")
 app.add_typer(content.app, name="content")
 app.add_typer(live.app, name="live")

@@ -27,6 +27,7 @@ from opsctl.demo.context import ADMIN, CUSTOMER_SERVICE, OPERATOR, DemoContext, 
 from opsctl.demo.prescriptions import step_prescriptions
 from opsctl.demo.seed import SeedPlan
 from opsctl.demo.service import seed_demo
+from opsctl.demo.video_visits import step_video_visits
 from opsctl.demo.wechat import step_wechat
 from opsctl.wiring import Container
 
@@ -105,7 +106,7 @@ def step_totals(ctx: DemoContext) -> None:
 
 STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, step_consultations, step_prescriptions,
                      step_nursing,
-                     step_wechat, step_short_video, step_lectures, step_lecture_engagement,
+                     step_wechat, step_video_visits, step_short_video, step_lectures, step_lecture_engagement,
                      step_content_calendar, step_knowledge_base, step_followup,
                      step_totals]
 

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from campaigns.api import followup as followup_api
 from campaigns.api import wechat_callback
-from clinical_core.api import consultations, nursing, patients, prescriptions, problems
+from clinical_core.api import consultations, nursing, patients, prescriptions, problems, video
 from content.api import lectures as lectures_api
 from content.scripts import api as scripts_api
 from knowledge_base.api import search as kb_api
@@ -26,7 +26,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.state.container = container
     app.state.uow_factory = container.uow
     # Ports of the outside world, created on first use.
-    for port in ("payments", "attachments", "his", "privacy_numbers", "signer", "geocoder"):
+    for port in ("payments", "attachments", "his", "privacy_numbers", "signer", "geocoder", "his_schedule",
+                 "video_rooms"):
         setattr(app.state, port, _Lazy(container, port))
 
     # Search indexes; the dense model loads on the first query and then stays in memory.
@@ -45,6 +46,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.include_router(consultations.router)
     app.include_router(prescriptions.router)
     app.include_router(nursing.router)
+    app.include_router(video.router)
     wx = settings.wechat
     app.include_router(wechat_callback.make_router(wechat_callback.CallbackConfig(
         token=wx.callback_token.get_secret_value(), app_id=wx.app_id,

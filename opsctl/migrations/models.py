@@ -8,6 +8,8 @@ from clinical_core.persistence import consultation as clinical_core_consultation
 from clinical_core.persistence import models as clinical_core_models  # noqa: F401
 from clinical_core.persistence import nursing as clinical_core_nursing  # noqa: F401
 from clinical_core.persistence import prescription as clinical_core_prescription  # noqa: F401
+from clinical_core.persistence import his_schedule as clinical_core_his_schedule  # noqa: F401
+from clinical_core.persistence import video as clinical_core_video  # noqa: F401
 from clinical_core.persistence.base import Base
 from content.persistence import models as content_models  # noqa: F401
 

@@ -93,3 +93,5 @@ def test_demo_run_drives_consultations_and_prescriptions(env: Path) -> None:
     assert summary["咨询收支"]["value"].startswith("¥")
     assert summary["药师审方"]["value"] > 0 and "无自动通过" in summary["药师审方"]["note"]
     assert summary["API 鉴权检查"]["value"] == "通过"
+    assert summary["视频复诊完成"]["value"] > 0 and summary["判定首诊→终止并退款"]["value"] >= 1
+    assert summary["挂号费收支"]["value"].startswith("¥")

@@ -77,6 +77,13 @@ def test_registry_names_are_unique_and_every_target_resolves() -> None:
         reg.get("no.such")
 
 
+def test_every_registered_job_runs_against_the_real_container(container: Container) -> None:
+    """Each job's wiring (ports it asks the container for, options it passes) works on an empty day."""
+    for spec in reg.REGISTRY.values():
+        view = runner.run(container, spec)
+        assert view is not None and view.status == "succeeded", (spec.name, view.error if view else None)
+
+
 def test_a_run_is_recorded_with_its_counts(container: Container, clock: FixedClock) -> None:
     view = runner.run(container, TEST_REGISTRY["t.ok"], options={"n": 7})
     assert view is not None and view.status == "succeeded"
