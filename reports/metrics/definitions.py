@@ -272,9 +272,14 @@ register(Metric(
     better="up", unit_label="篇",
     action="为试点科室排出每月至少 2 期名医讲堂的选题计划，由运营协助录音和发布"))
 
+def _script_uses() -> Select:
+    """Copies and sends of talk scripts; a script's specialty names the department it serves."""
+    return (select(ScriptUsageRow.at.label("at"), literal(1).label("value"), ScriptRow.channel.label("channel"),
+                   DepartmentRow.code.label("department"))
+            .select_from(ScriptUsageRow).join(ScriptRow, ScriptRow.id == ScriptUsageRow.script_id)
+            .outerjoin(DepartmentRow, DepartmentRow.name == ScriptRow.specialty))
+
+
 register(Metric(
-    "script_uses", "话术使用次数", Unit.COUNT, CONTENT, Agg.COUNT,
-    lambda: (select(ScriptUsageRow.at.label("at"), literal(1).label("value"), ScriptRow.channel.label("channel"))
-             .select_from(ScriptUsageRow).join(ScriptRow, ScriptRow.id == ScriptUsageRow.script_id)),
-    ("channel",), better="up",
+    "script_uses", "话术使用次数", Unit.COUNT, CONTENT, Agg.COUNT, _script_uses, ("channel", "department"), better="up",
     action="把高频问题整理成已审核话术并在客服工作台置顶，培训客服检索使用"))

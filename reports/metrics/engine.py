@@ -25,11 +25,12 @@ Key = tuple[Any, ...]  # (window index, *dimension values)
 
 
 def evaluate(session: Session, metric: Metric, windows: Sequence[Window], by: Sequence[str] = (),
-             filters: Mapping[str, Any] | None = None) -> dict[Key, float | int | None]:
+             filters: Mapping[str, Any] | None = None, parts: bool = False) -> dict[Key, Any]:
     """Values of ``metric`` per window (and per dimension value when ``by`` names dimensions).
 
     Windows must not overlap. Without ``by`` every window has a key: counts and sums of an empty
     window are 0, medians, means and ratios ``None``. With ``by`` only groups that have facts appear.
+    ``parts=True`` returns ``(numerator, denominator)`` for means and ratios instead of the quotient.
     """
     filters = dict(filters or {})
     for name in (*by, *filters):
@@ -54,7 +55,8 @@ def evaluate(session: Session, metric: Metric, windows: Sequence[Window], by: Se
                 .where(or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2))
                 .group_by(*rkeys))
         for *key, value in session.execute(stmt):
-            result[tuple(key)] = _number(value)
+            number = _number(value)
+            result[tuple(key)] = round(number, 4) if isinstance(number, float) else number  # julianday: ~1e-6 min noise
     else:
         if metric.agg is Agg.COUNT:
             aggregates: tuple = (func.count(),)
@@ -69,9 +71,11 @@ def evaluate(session: Session, metric: Metric, windows: Sequence[Window], by: Se
         stmt = select(*keys, *aggregates).group_by(*keys)
         for row in session.execute(stmt):
             key, values = tuple(row[: len(keys)]), [_number(v) for v in row[len(keys):]]
-            result[key] = _combine(metric, values)
+            result[key] = tuple(values) if parts and metric.agg in (Agg.MEAN, Agg.RATIO) else _combine(metric, values)
     if not by:
-        empty = 0 if metric.agg in (Agg.COUNT, Agg.COUNT_DISTINCT, Agg.SUM) else None
+        empty: Any = 0 if metric.agg in (Agg.COUNT, Agg.COUNT_DISTINCT, Agg.SUM) else None
+        if parts and metric.agg in (Agg.MEAN, Agg.RATIO):
+            empty = (0, 0)
         for i in range(len(windows)):
             result.setdefault((i,), empty)
     return result

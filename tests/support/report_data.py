@@ -63,6 +63,7 @@ BY = {
     ("followers_lost", "channel"): {"dept-cardio": 1, "直接关注": 1},
     ("channel_conversion", "channel"): {"dept-cardio": 0.5, "pc-2026": 0.5, "qr_legacy": 1.0},
     ("script_uses", "channel"): {"私聊": 2, "社群": 1},
+    ("script_uses", "department"): {"CARD": 3},
     ("prescriptions_issued", "doctor"): {"李明": 1, "王芳": 2},
 }
 
@@ -219,9 +220,9 @@ def seed(c: Container) -> None:
         lecture(li, sh(10, 10))
         lecture(wang, sh(9, 1))
         lecture(wang, None)
-        s1 = ScriptRow(public_id=pid("scr"), title="t", channel="私聊", specialty="心内科", tags=[], status="approved",
+        s1 = ScriptRow(public_id=pid("scr"), title="t", channel="私聊", specialty="心血管内科", tags=[], status="approved",
                        latest_version=1, approved_version=1, usage_count=3, created_by="t", created_at=sh(9, 1), updated_at=sh(9, 1))
-        s2 = ScriptRow(public_id=pid("scr"), title="t2", channel="社群", specialty="心内科", tags=[], status="approved",
+        s2 = ScriptRow(public_id=pid("scr"), title="t2", channel="社群", specialty="心血管内科", tags=[], status="approved",
                        latest_version=1, approved_version=1, usage_count=1, created_by="t", created_at=sh(9, 1), updated_at=sh(9, 1))
         s.add_all([s1, s2])
         s.flush()
