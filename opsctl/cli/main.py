@@ -9,8 +9,8 @@ import typer
 
 from opsctl import __version__
 from opsctl.cli.commands import (
-    audit, ca, cards, channels, config, consult, db, demo, funnel, kb, lecture, org, patients, rx, scripts, serve,
-    users, video, wechat,
+    audit, ca, cards, channels, config, consult, db, demo, funnel, kb, lecture, org, patients, report, rx, scripts,
+    serve, users, video, wechat,
 )
 from opsctl.cli.errors import OpsctlGroup
 from opsctl.cli.state import state
@@ -73,6 +73,7 @@ app.add_typer(video.app, name="video")
 app.add_typer(lecture.app, name="lecture")
 app.add_typer(kb.app, name="kb")
 app.add_typer(scripts.app, name="scripts")
+app.add_typer(report.app, name="report")
 app.command("serve")(serve.serve)
 
 

@@ -23,6 +23,7 @@ from opsctl.demo.content import step_lectures, step_short_video
 from opsctl.demo.knowledge import step_knowledge_base
 from opsctl.demo.context import ADMIN, CUSTOMER_SERVICE, OPERATOR, DemoContext, Step, SummaryRow
 from opsctl.demo.prescriptions import step_prescriptions
+from opsctl.demo.reports import step_monthly_report
 from opsctl.demo.seed import SeedPlan
 from opsctl.demo.service import seed_demo
 from opsctl.demo.wechat import step_wechat
@@ -103,7 +104,7 @@ def step_totals(ctx: DemoContext) -> None:
 
 STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, step_consultations, step_prescriptions,
                      step_wechat, step_short_video, step_lectures, step_knowledge_base,
-                     step_totals]
+                     step_totals, step_monthly_report]
 
 
 def run_demo(container: Container, clock: FixedClock, plan: SeedPlan, advance: Callable[..., None]) -> list[SummaryRow]:

@@ -1,11 +1,14 @@
 """Charts for the PDF, drawn with matplotlib (Agg, no display) in Chinese.
 
-The CJK font is found among the system fonts (Noto Sans CJK SC, else WenQuanYi Micro Hei);
-charts are SVG with text as paths, so the PDF needs no font for them and prints sharply.
+The CJK font is found among the system fonts (Noto Sans CJK SC, else WenQuanYi Micro Hei).
+Charts are PNG at 220 dpi as ``data:`` URIs: inline SVG with text as paths was tried first, and
+WeasyPrint spent most of a report's time styling and drawing its thousands of nodes (and the
+charts' element ids collided across one page).
 """
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Sequence
 from functools import cache
@@ -31,17 +34,21 @@ def cjk_family() -> str:
 
 
 def _style() -> dict[str, object]:
-    return {"font.family": [cjk_family()], "font.size": 9, "axes.unicode_minus": False, "svg.fonttype": "path",
+    return {"font.family": [cjk_family()], "font.size": 9, "axes.unicode_minus": False,
             "axes.spines.top": False, "axes.spines.right": False, "axes.edgecolor": GREY, "axes.titleweight": "bold",
             "axes.titlesize": 10, "xtick.color": "#333333", "ytick.color": "#333333"}
 
 
-def _svg(fig: plt.Figure) -> str:
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
+DPI = 220
+
+
+def _png(fig: plt.Figure) -> str:
+    """The figure as an ``<img>`` with a PNG data URI, sized in the page by CSS."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
-    text = buffer.getvalue()
-    return text[text.index("<svg"):]
+    return f'<img alt="" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode("ascii")}">'
+
 
 
 def _value_formatter(unit: str) -> FuncFormatter:
@@ -77,7 +84,7 @@ def trend_chart(title: str, unit: str, points: Sequence[tuple[str, float | int |
         ax.tick_params(axis="x", labelsize=6.5, rotation=0)
         ax.grid(axis="y", color="#E5E9F0", linewidth=0.6)
         ax.set_axisbelow(True)
-        return _svg(fig)
+        return _png(fig)
 
 
 def ranking_chart(title: str, unit: str, rows: Sequence[tuple[str, float | int | None]], *, highlight: set[str] | None = None,
@@ -99,4 +106,4 @@ def ranking_chart(title: str, unit: str, rows: Sequence[tuple[str, float | int |
         ax.set_xlim(0, span * 1.15)
         ax.grid(axis="x", color="#E5E9F0", linewidth=0.6)
         ax.set_axisbelow(True)
-        return _svg(fig)
+        return _png(fig)

@@ -1,6 +1,6 @@
 """The PDF report: jinja2 HTML rendered by WeasyPrint, CJK fonts from the system (Noto Sans CJK SC,
 WenQuanYi Micro Hei as fallback) in the body and in the page margin boxes, matplotlib charts
-inline as SVG. Cover, one-page manager summary, one section per module, breakdowns, suggestions,
+inline as PNG. Cover, one-page manager summary, one section per module, breakdowns, suggestions,
 page numbers ("第 n 页 / 共 m 页")."""
 
 from __future__ import annotations
