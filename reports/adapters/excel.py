@@ -20,6 +20,7 @@ from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
+from clinical_core.domain.time import SHANGHAI
 from reports.domain.formatting import fmt_change
 from reports.services.collect import MetricLine, ReportData
 
@@ -61,7 +62,7 @@ def write_workbook(report: ReportData, path: Path, details: Sequence[DetailSheet
                      ([label, *(cell_value(v, m.unit) for v, m in zip(values, breakdown.metrics, strict=True))]
                       for label, values in breakdown.rows))
     if report.channels:
-        _table_sheet(wb, "渠道转化", [("渠道", None, 24), ("扫码关注（人）", "count", 16), ("首次问诊（人）", "count", 16),
+        _table_sheet(wb, "各渠道转化", [("渠道", None, 24), ("扫码关注（人）", "count", 16), ("首次问诊（人）", "count", 16),
                                      ("转化率", "ratio", 12)],
                      ([c.channel, c.base, c.converted, c.rate] for c in report.channels))
     for detail in details:
@@ -136,7 +137,8 @@ def _summary(wb: Workbook, report: ReportData) -> None:
     title = WriteOnlyCell(ws, value=report.title)
     title.font = TITLE_FONT
     ws.append([title])
-    sub = WriteOnlyCell(ws, value=f"{report.subtitle}　生成时间：{report.generated_at:%Y-%m-%d %H:%M} UTC")
+    generated = report.generated_at.astimezone(SHANGHAI)
+    sub = WriteOnlyCell(ws, value=f"{report.subtitle}　统计期间：{report.spec.period.label}　生成时间：{generated:%Y-%m-%d %H:%M}（北京时间）")
     sub.font = Font(name="等线", size=10, color="666666")
     ws.append([sub])
     ws.append([])

@@ -35,8 +35,17 @@ def _css_string(text: object) -> Markup:
     return Markup(str(text).replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3C ").replace("\n", " "))
 
 
+MIN_POINTS = 6
+
+
+def _trimmed(points: tuple[tuple[str, float | int | None], ...]) -> tuple[tuple[str, float | int | None], ...]:
+    """Leading months without data (before the service started) are left off, keeping six at least."""
+    first = next((i for i, (_, v) in enumerate(points) if v), len(points))
+    return points[min(first, max(0, len(points) - MIN_POINTS)):]
+
+
 def _trend(m: MetricLine) -> str:
-    return trend_chart(m.label, m.unit, m.series, bar=m.unit in ("count", "fen"))
+    return trend_chart(m.label, m.unit, _trimmed(m.series), bar=m.unit in ("count", "fen"))
 
 
 def render_html(report: ReportData, rules: Rules = Rules()) -> str:

@@ -85,7 +85,7 @@ def test_monthly_pdf_excel_and_extract(seeded_files: Container, tmp_path: Path) 
     assert built.pages >= 5
 
     wb = load_workbook(built.xlsx)
-    assert wb.sheetnames[:2] == ["摘要", "问诊服务"] and {"按科室", "渠道转化", "问诊明细", "处方明细"} <= set(wb.sheetnames)
+    assert wb.sheetnames[:2] == ["摘要", "问诊服务"] and {"按科室", "渠道转化", "各渠道转化", "问诊明细", "处方明细"} <= set(wb.sheetnames)
     money = wb["收入"]
     assert money["A2"].value.startswith("净收入") and money["B2"].value == 320 and money["B2"].number_format == '"¥"#,##0.00'
     assert money.freeze_panes == "B2" and wb["问诊明细"].freeze_panes == "A2"

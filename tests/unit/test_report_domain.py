@@ -80,3 +80,12 @@ def test_channel_far_below_the_others() -> None:
 def test_formatting() -> None:
     assert fmt(123456, "fen") == "1,234.56 元" and fmt(0.256, "ratio") == "25.6%" and fmt(None, "count") == "—"
     assert relative_change(120, 100) == pytest.approx(0.2) and relative_change(1, 0) is None
+
+
+def test_chart_series_drop_leading_empty_months_but_keep_six() -> None:
+    from reports.adapters.pdf import _trimmed
+
+    points = tuple((f"{i}月", v) for i, v in enumerate([None, 0, 0, 0, 0, 0, 0, 0, 3, 5, 0, 7], start=1))
+    assert [label for label, _ in _trimmed(points)] == ["7月", "8月", "9月", "10月", "11月", "12月"]
+    full = tuple((f"{i}月", 1) for i in range(1, 13))
+    assert _trimmed(full) == full
