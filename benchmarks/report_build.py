@@ -34,21 +34,21 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from benchmarks.funnel import load_postgres, log, postgres_url  # noqa: E402
-from clinical_core.adapters.vault import generate_master_key  # noqa: E402
-from clinical_core.domain.access import Principal  # noqa: E402
-from clinical_core.domain.staff import Role  # noqa: E402
-from clinical_core.domain.time import FixedClock  # noqa: E402
-from opsctl import db  # noqa: E402
-from opsctl.config import Settings  # noqa: E402
-from opsctl.wiring import Container  # noqa: E402
-from reports.domain.periods import Period  # noqa: E402
-from reports.metrics import engine  # noqa: E402
-from reports.services import build as build_module  # noqa: E402
-from reports.services import collect as collect_module  # noqa: E402
-from reports.services.collect import ReportKind, ReportSpec  # noqa: E402
+from benchmarks.funnel import load_postgres, log, postgres_url
+from clinical_core.adapters.vault import generate_master_key
+from clinical_core.domain.access import Principal
+from clinical_core.domain.staff import Role
+from clinical_core.domain.time import FixedClock
+from opsctl import db
+from opsctl.config import Settings
+from opsctl.wiring import Container
+from reports.domain.periods import Period
+from reports.metrics import engine
+from reports.services import build as build_module
+from reports.services import collect as collect_module
+from reports.services.collect import ReportKind, ReportSpec
 
 OPS = Principal("bench", "bench", Role.OPERATIONS)
 YEAR = "TIMESTAMPTZ '2025-12-31 16:00:00+00'"  # 1 Jan 2026 00:00 Shanghai

@@ -16,9 +16,9 @@ from functools import cache
 import matplotlib
 
 matplotlib.use("Agg")
-from matplotlib import font_manager  # noqa: E402
-from matplotlib import pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib import font_manager
+from matplotlib import pyplot as plt
+from matplotlib.ticker import FuncFormatter
 
 CJK_FAMILIES = ("Noto Sans CJK SC", "WenQuanYi Micro Hei", "Noto Sans CJK JP")
 NAVY, TEAL, GREY, RED = "#1F3A5F", "#2A9D8F", "#9AA5B1", "#C8553D"

@@ -44,7 +44,7 @@ class DetailSheet:
     rows: Iterable[Sequence[Any]]
 
 
-def cell_value(value: float | int | None, unit: str | None) -> float | int | None:
+def cell_value(value: float | None, unit: str | None) -> float | int | None:
     if value is None:
         return None
     return value / 100 if unit == "fen" else value

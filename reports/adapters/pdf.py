@@ -14,7 +14,7 @@ from markupsafe import Markup
 from clinical_core.domain.time import SHANGHAI
 from reports.adapters.charts import ranking_chart, trend_chart
 from reports.domain.formatting import fmt, fmt_change
-from reports.domain.suggestions import Rules
+from reports.domain.suggestions import DEFAULT_RULES, Rules
 from reports.metrics.registry import DIMENSIONS
 from reports.services.collect import MetricLine, ReportData
 
@@ -48,7 +48,7 @@ def _trend(m: MetricLine) -> str:
     return trend_chart(m.label, m.unit, _trimmed(m.series), bar=m.unit in ("count", "fen"))
 
 
-def render_html(report: ReportData, rules: Rules = Rules()) -> str:
+def render_html(report: ReportData, rules: Rules = DEFAULT_RULES) -> str:
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined)
     env.filters["css"] = _css_string
@@ -76,7 +76,7 @@ def render_html(report: ReportData, rules: Rules = Rules()) -> str:
         pct=lambda v: fmt(v, "ratio"))
 
 
-def write_pdf(report: ReportData, path: Path, rules: Rules = Rules()) -> int:
+def write_pdf(report: ReportData, path: Path, rules: Rules = DEFAULT_RULES) -> int:
     """Write the PDF; returns its number of pages."""
     from weasyprint import HTML
 

@@ -4,7 +4,7 @@ or hours. Units are the strings of ``reports.metrics.registry.Unit``."""
 from __future__ import annotations
 
 
-def fmt(value: float | int | None, unit: str, unit_label: str = "次") -> str:
+def fmt(value: float | None, unit: str, unit_label: str = "次") -> str:
     if value is None:
         return "—"
     if unit == "fen":
@@ -27,7 +27,7 @@ def fmt_change(change: float | None) -> str:
     return f"{change * 100:+.1f}%"
 
 
-def relative_change(current: float | int | None, base: float | int | None) -> float | None:
+def relative_change(current: float | None, base: float | None) -> float | None:
     if current is None or base is None or base == 0:
         return None
     return (current - base) / abs(base)

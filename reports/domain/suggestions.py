@@ -51,6 +51,9 @@ class Rules:
     trend_periods: int = 3
 
 
+DEFAULT_RULES = Rules()
+
+
 @dataclass(frozen=True, slots=True)
 class Suggestion:
     rule: str  # target | drop | trend | channel
@@ -71,7 +74,7 @@ def _worse(a: float, b: float, better: str) -> bool:
 
 
 def suggest(metrics: Sequence[MetricFacts], channels: Sequence[ChannelRate] = (), channel_metric: MetricFacts | None = None,
-            rules: Rules = Rules(), period_word: str = "环比") -> list[Suggestion]:
+            rules: Rules = DEFAULT_RULES, period_word: str = "环比") -> list[Suggestion]:
     found: list[Suggestion] = []
     for m in metrics:
         if m.better is None or not m.action:

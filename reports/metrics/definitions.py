@@ -8,13 +8,39 @@ department; a prescription belongs to its prescriber's department.
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, Select, and_, case, cast, func, literal, or_, select, union_all
+from sqlalchemy import (
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 
 from campaigns.persistence.models import ChannelRow, QrCodeRow
-from clinical_core.persistence.consultation import ConsultationRow, ConsultMessageRow, ConsultPaymentRow, ConsultRefundRow
-from clinical_core.persistence.models import DepartmentRow, FollowerRow, PatientRow, StaffRow
-from clinical_core.persistence.prescription import PrescriptionReviewRow, PrescriptionRow, RxPaymentRow, RxRefundRow
+from clinical_core.persistence.consultation import (
+    ConsultationRow,
+    ConsultMessageRow,
+    ConsultPaymentRow,
+    ConsultRefundRow,
+)
+from clinical_core.persistence.models import (
+    DepartmentRow,
+    FollowerRow,
+    PatientRow,
+    StaffRow,
+)
+from clinical_core.persistence.prescription import (
+    PrescriptionReviewRow,
+    PrescriptionRow,
+    RxPaymentRow,
+    RxRefundRow,
+)
 from content.persistence.models import LectureRow
 from content.scripts.models import ScriptRow, ScriptUsageRow
 from reports.metrics.registry import Agg, Metric, Unit, register

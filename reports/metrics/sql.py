@@ -15,7 +15,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 
-class _seconds_between(FunctionElement[float]):  # noqa: N801 (SQL function style)
+class _seconds_between(FunctionElement[float]):
     type = Float()
     inherit_cache = True
     name = "seconds_between"

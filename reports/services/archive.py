@@ -31,7 +31,7 @@ from clinical_core.domain.access import Principal
 from clinical_core.domain.staff import Role
 from clinical_core.persistence.uow import UnitOfWork
 from reports.domain.periods import Grain, Period, last_complete
-from reports.domain.suggestions import Rules
+from reports.domain.suggestions import DEFAULT_RULES, Rules
 from reports.services.build import build, file_stem
 from reports.services.collect import ReportKind, ReportSpec
 
@@ -60,7 +60,7 @@ def sha256(path: Path) -> str:
 
 
 def archive_period(uow: UnitOfWork, now: datetime, *, archive_root: Path, period: Period,
-                   targets: Mapping[str, float] | None = None, rules: Rules = Rules()) -> ArchiveResult:
+                   targets: Mapping[str, float] | None = None, rules: Rules = DEFAULT_RULES) -> ArchiveResult:
     """Build and archive the hospital report of ``period`` (monthly, quarterly or annual)."""
     target = archive_root / period.archive_dir()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -105,19 +105,19 @@ def archive_period(uow: UnitOfWork, now: datetime, *, archive_root: Path, period
 
 
 def archive_last_month(uow: UnitOfWork, now: datetime, *, archive_root: Path, targets: Mapping[str, float] | None = None,
-                       rules: Rules = Rules()) -> ArchiveResult:
+                       rules: Rules = DEFAULT_RULES) -> ArchiveResult:
     """Job: the month before ``now`` (run on the 1st at 08:00 Asia/Shanghai)."""
     return archive_period(uow, now, archive_root=archive_root, period=last_complete(now, Grain.MONTH), targets=targets, rules=rules)
 
 
 def archive_last_quarter(uow: UnitOfWork, now: datetime, *, archive_root: Path, targets: Mapping[str, float] | None = None,
-                         rules: Rules = Rules()) -> ArchiveResult:
+                         rules: Rules = DEFAULT_RULES) -> ArchiveResult:
     """Job: the quarter before ``now`` (1 Jan/Apr/Jul/Oct at 08:30)."""
     return archive_period(uow, now, archive_root=archive_root, period=last_complete(now, Grain.QUARTER), targets=targets, rules=rules)
 
 
 def archive_last_year(uow: UnitOfWork, now: datetime, *, archive_root: Path, targets: Mapping[str, float] | None = None,
-                      rules: Rules = Rules()) -> ArchiveResult:
+                      rules: Rules = DEFAULT_RULES) -> ArchiveResult:
     """Job: the year before ``now`` (2 January at 08:00)."""
     return archive_period(uow, now, archive_root=archive_root, period=last_complete(now, Grain.YEAR), targets=targets, rules=rules)
 

@@ -22,10 +22,16 @@ from clinical_core.persistence.uow import UnitOfWork
 from reports.adapters.excel import DetailSheet, write_workbook
 from reports.adapters.pdf import write_pdf
 from reports.domain.formatting import fmt_change
-from reports.domain.suggestions import Rules
+from reports.domain.suggestions import DEFAULT_RULES, Rules
 from reports.metrics.catalogue import REGISTRY
 from reports.metrics.registry import DIMENSIONS, Registry
-from reports.services.collect import SERVICE_TYPE_LABELS, ReportData, ReportSpec, collect, step_count
+from reports.services.collect import (
+    SERVICE_TYPE_LABELS,
+    ReportData,
+    ReportSpec,
+    collect,
+    step_count,
+)
 
 OUTPUT_STEPS = 3  # workbook, PDF, extract
 STATUS_LABELS = {"created": "待支付", "paid": "已支付", "waiting": "待接诊", "claimed": "已接诊", "in_progress": "问诊中",
@@ -67,7 +73,7 @@ def total_steps(spec: ReportSpec, registry: Registry = REGISTRY) -> int:
 
 
 def build(uow: UnitOfWork, principal: Principal, spec: ReportSpec, out_dir: Path, *,
-          targets: Mapping[str, float] | None = None, rules: Rules = Rules(),
+          targets: Mapping[str, float] | None = None, rules: Rules = DEFAULT_RULES,
           advance: Callable[[str], None] | None = None, registry: Registry = REGISTRY) -> BuiltReport:
     step = advance or (lambda _label: None)
     report = collect(uow, principal, spec, targets=targets, rules=rules, advance=step, registry=registry)

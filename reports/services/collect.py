@@ -22,7 +22,14 @@ from clinical_core.persistence.models import DepartmentRow, HospitalRow
 from clinical_core.persistence.uow import UnitOfWork
 from reports.domain.formatting import fmt, in_display_unit, relative_change
 from reports.domain.periods import Grain, Period
-from reports.domain.suggestions import ChannelRate, MetricFacts, Rules, Suggestion, suggest
+from reports.domain.suggestions import (
+    DEFAULT_RULES,
+    ChannelRate,
+    MetricFacts,
+    Rules,
+    Suggestion,
+    suggest,
+)
 from reports.metrics.catalogue import REGISTRY
 from reports.metrics.engine import evaluate
 from reports.metrics.registry import DIMENSIONS, Metric, Registry
@@ -165,7 +172,7 @@ def _dimensions(spec: ReportSpec) -> tuple[str, ...]:
 
 
 def collect(uow: UnitOfWork, principal: Principal, spec: ReportSpec, *, targets: Mapping[str, float] | None = None,
-            rules: Rules = Rules(), advance: Advance | None = None, registry: Registry = REGISTRY) -> ReportData:
+            rules: Rules = DEFAULT_RULES, advance: Advance | None = None, registry: Registry = REGISTRY) -> ReportData:
     ensure_role(principal, READERS)
     if spec.kind in (ReportKind.DEPARTMENT, ReportKind.SPECIALTY) and not spec.department:
         raise InvalidInput("科室报告和专科报告需要 --dept 科室编码")

@@ -93,3 +93,6 @@ def test_demo_run_drives_consultations_and_prescriptions(env: Path) -> None:
     assert summary["咨询收支"]["value"].startswith("¥")
     assert summary["药师审方"]["value"] > 0 and "无自动通过" in summary["药师审方"]["note"]
     assert summary["API 鉴权检查"]["value"] == "通过"
+    # the demo ends with the simulated month's operations report, archived with its manifest
+    assert summary["运营月报"]["value"].endswith("2026年10月运营月报")
+    assert Path(summary["月报归档位置"]["value"]).is_file()

@@ -58,7 +58,7 @@ def test_build_monthly_json_then_archive(env: Path) -> None:
     if shutil.which("soffice"):  # LibreOffice reads every sheet without a repair (make setup installs it)
         result = subprocess.run(["soffice", "--headless", "--norestore", f"-env:UserInstallation=file://{env}/lo",
                                  "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
-                                 "--outdir", str(env / "lo-out"), out["xlsx"]], capture_output=True, text=True, timeout=240)
+                                 "--outdir", str(env / "lo-out"), out["xlsx"]], capture_output=True, text=True, timeout=240, check=False)
         assert result.returncode == 0, result.stderr
         sheets = {p.name.removeprefix("monthly-2026-10-").removesuffix(".csv") for p in (env / "lo-out").glob("*.csv")}
         assert {"摘要", "收入", "问诊明细", "各渠道转化"} <= sheets

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from opsctl.wiring import Container
 from reports.domain.periods import Grain, Period
 from reports.metrics.catalogue import REGISTRY
 from reports.metrics.engine import evaluate
-from opsctl.wiring import Container
 from tests.support import report_data
 
 OCTOBER = Period(2026, Grain.MONTH, 10)

@@ -68,7 +68,7 @@ def test_monthly_report_figures_comparisons_and_suggestions(seeded: Container) -
         assert "本期为" in s.evidence or "仅" in s.evidence or "连续" in s.evidence
         assert s.sentence.endswith("。") and "建议：" in s.sentence
     by_dept = next(b for b in data.breakdowns if b.dimension == "department")
-    assert dict((label, values[0]) for label, values in by_dept.rows) == {"心血管内科": 4, "内分泌科": 2}
+    assert {label: values[0] for label, values in by_dept.rows} == {"心血管内科": 4, "内分泌科": 2}
     assert {c.channel: (c.converted, c.base) for c in data.channels} == {"dept-cardio": (1, 2), "pc-2026": (1, 2), "qr_legacy": (1, 1)}
 
 

@@ -19,8 +19,19 @@ from clinical_core.persistence.consultation import (
     ConsultRefundRow,
     ConsultServiceRow,
 )
-from clinical_core.persistence.models import DepartmentRow, FollowerRow, HospitalRow, PatientRow, StaffRow
-from clinical_core.persistence.prescription import PrescriptionReviewRow, PrescriptionRow, RxPaymentRow, RxRefundRow
+from clinical_core.persistence.models import (
+    DepartmentRow,
+    FollowerRow,
+    HospitalRow,
+    PatientRow,
+    StaffRow,
+)
+from clinical_core.persistence.prescription import (
+    PrescriptionReviewRow,
+    PrescriptionRow,
+    RxPaymentRow,
+    RxRefundRow,
+)
 from content.persistence.models import LectureRow
 from content.scripts.models import ScriptRow, ScriptUsageRow
 from opsctl.wiring import Container

@@ -36,8 +36,8 @@ def test_last_complete_period_follows_the_shanghai_calendar() -> None:
 
 
 def _m(**kw: object) -> MetricFacts:
-    base = dict(key="first_response_minutes", label="首次响应时间中位数", unit="minutes", better="down",
-                action="排出值班表", current=40.0)
+    base = {"key": "first_response_minutes", "label": "首次响应时间中位数", "unit": "minutes", "better": "down",
+                "action": "排出值班表", "current": 40.0}
     return MetricFacts(**{**base, **kw})  # type: ignore[arg-type]
 
 

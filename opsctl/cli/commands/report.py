@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, emit_json, info, render
+from opsctl.cli.output import (
+    Format,
+    FormatOpt,
+    JsonOpt,
+    choose,
+    emit_json,
+    info,
+    render,
+)
 from opsctl.cli.progress import progress
 from opsctl.cli.state import container, operator, state
 from reports.domain.periods import Grain, Period, last_complete
