@@ -53,8 +53,15 @@ def render_html(report: ReportData, rules: Rules = DEFAULT_RULES) -> str:
                       undefined=StrictUndefined)
     env.filters["css"] = _css_string
     headlines = list(report.headlines) or list(report.lines[:6])
-    summary = [_trend(m) for m in headlines if m.series][:4]
-    module_charts = {module: [_trend(m) for m in report.in_module(module) if m.series and m.value is not None][:4]
+    drawn: dict[str, str] = {}  # a headline's chart appears on the summary and in its module: drawn once
+
+    def chart(m: MetricLine) -> str:
+        if m.key not in drawn:
+            drawn[m.key] = _trend(m)
+        return drawn[m.key]
+
+    summary = [chart(m) for m in headlines if m.series][:4]
+    module_charts = {module: [chart(m) for m in report.in_module(module) if m.series and m.value is not None][:4]
                      for module in report.modules}
     breakdown_charts = []
     for b in report.breakdowns[:1]:
