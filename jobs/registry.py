@@ -48,6 +48,9 @@ class JobResources(Protocol):
     @property
     def video_reminders(self) -> Any: ...
 
+    @property
+    def report_archive_options(self) -> Mapping[str, Any]: ...
+
 
 JobCallable = Callable[[JobResources, datetime, Mapping[str, Any]], Any]
 
@@ -232,6 +235,16 @@ def _settle_visit_refunds(resources: JobResources, now: datetime, options: Mappi
     return settle_refunds(resources.uow(), resources.payments, **options)
 
 
+def _archive(function: str) -> JobCallable:
+    def call(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
+        from reports.services import archive
+
+        return getattr(archive, function)(resources.uow(), now, **{**resources.report_archive_options, **options})
+
+    call.__qualname__ = f"reports.services.archive:{function}"
+    return call
+
+
 _SPECS: tuple[JobSpec, ...] = (
     JobSpec("consult.expire_unanswered", "关闭超时未接诊的咨询并退款；取消超时未支付的订单",
             contract("clinical_core.services.consult_jobs:expire_unanswered"), every(minutes=1),
@@ -266,6 +279,16 @@ _SPECS: tuple[JobSpec, ...] = (
             _remind_visits, every(minutes=5), grace=timedelta(minutes=15), coalesce=True),
     JobSpec("video.settle_refunds", "向支付渠道发送待处理的视频复诊退款",
             _settle_visit_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
+    # A missing report is worse than a late one: a day's grace, run once.
+    JobSpec("reports.archive_month", "生成并归档上月运营月报（含清单与校验和）",
+            _archive("archive_last_month"), cron("0 8 1 * *"), grace=timedelta(days=1), coalesce=True,
+            lease=timedelta(hours=2)),
+    JobSpec("reports.archive_quarter", "生成并归档上季度运营季报",
+            _archive("archive_last_quarter"), cron("30 8 1 1,4,7,10 *"), grace=timedelta(days=1), coalesce=True,
+            lease=timedelta(hours=2)),
+    JobSpec("reports.archive_year", "生成并归档上年度运营年报",
+            _archive("archive_last_year"), cron("0 9 2 1 *"), grace=timedelta(days=1), coalesce=True,
+            lease=timedelta(hours=4)),
 )
 
 REGISTRY: dict[str, JobSpec] = {spec.name: spec for spec in _SPECS}

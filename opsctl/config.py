@@ -50,6 +50,18 @@ class SearchSettings(BaseModel):
     dense_weight: float = Field(default=1.0, ge=0)
 
 
+class ReportSettings(BaseModel):
+    """运营报表: archive location, targets (money in yuan, ratios as fractions) and suggestion rules."""
+
+    archive_dir: Path | None = None  # the designated location; default <data_dir>/reports/archive
+    targets: dict[str, float] = Field(default_factory=lambda: {
+        "first_response_minutes": 30, "unanswered_rate": 0.05, "review_pass_rate": 0.9, "review_minutes": 30,
+        "payment_to_delivery_hours": 48, "review_rating": 4.5, "low_rating_share": 0.05})
+    drop_share: float = Field(default=0.2, gt=0, lt=1)  # a period-on-period change worse than this is flagged
+    far_below: float = Field(default=0.5, gt=0, lt=1)  # a channel below this share of the others' median
+    channel_min_base: int = Field(default=20, ge=1)  # followers a channel needs before it is judged
+
+
 class Settings(BaseSettings):
     """Effective settings of one run of opsctl."""
 
@@ -64,6 +76,7 @@ class Settings(BaseSettings):
     wechat: WeChatSettings = WeChatSettings()
     search: SearchSettings = SearchSettings()
     followup: FollowupSettings = FollowupSettings()
+    reports: ReportSettings = ReportSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -79,6 +92,10 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.database_url is None
+
+    @property
+    def report_archive_dir(self) -> Path:
+        return self.reports.archive_dir or self.data_dir / "reports" / "archive"
 
     @property
     def secret_key_file(self) -> Path:

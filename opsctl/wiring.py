@@ -167,6 +167,15 @@ class Container:
     def followup_quiet_hours(self) -> str:
         return self.settings.followup.quiet_hours
 
+    @property
+    def report_archive_options(self) -> dict[str, object]:
+        """Where the scheduled report archive goes, with the targets and suggestion rules."""
+        from reports.domain.suggestions import Rules
+
+        r = self.settings.reports
+        return {"archive_root": self.settings.report_archive_dir, "targets": r.targets,
+                "rules": Rules(drop_share=r.drop_share, far_below=r.far_below, channel_min_base=r.channel_min_base)}
+
     def close(self) -> None:
         if "sandbox" in self.__dict__:
             self.sandbox.stop()

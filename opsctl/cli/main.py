@@ -10,7 +10,7 @@ import typer
 from opsctl import __version__
 from opsctl.cli.commands import (
     audit, ca, cards, channels, config, consult, content, db, demo, followup, funnel, jobs, kb, lecture, live,
-    nursing, org, patients, questionnaire, rx, scripts, serve, users, video, wechat,
+    nursing, org, patients, questionnaire, report, rx, scripts, serve, users, video, wechat,
 )
 from opsctl.cli.commands import schedule, visit
 from opsctl.cli.errors import OpsctlGroup
@@ -83,6 +83,7 @@ app.add_typer(scripts.app, name="scripts")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(followup.app, name="followup")
 app.add_typer(questionnaire.app, name="questionnaire")
+app.add_typer(report.app, name="report")
 app.command("serve")(serve.serve)
 
 

@@ -95,3 +95,6 @@ def test_demo_run_drives_consultations_and_prescriptions(env: Path) -> None:
     assert summary["API 鉴权检查"]["value"] == "通过"
     assert summary["视频复诊完成"]["value"] > 0 and summary["判定首诊→终止并退款"]["value"] >= 1
     assert summary["挂号费收支"]["value"].startswith("¥")
+    # the demo ends with the simulated month's operations report, archived with its manifest
+    assert summary["运营月报"]["value"].endswith("2026年10月运营月报")
+    assert Path(summary["月报归档位置"]["value"]).is_file()

@@ -80,6 +80,8 @@ def test_registry_names_are_unique_and_every_target_resolves() -> None:
 def test_every_registered_job_runs_against_the_real_container(container: Container) -> None:
     """Each job's wiring (ports it asks the container for, options it passes) works on an empty day."""
     for spec in reg.REGISTRY.values():
+        if spec.name in ("reports.archive_quarter", "reports.archive_year"):
+            continue  # same wiring as reports.archive_month; each builds a whole report (seconds)
         view = runner.run(container, spec)
         assert view is not None and view.status == "succeeded", (spec.name, view.error if view else None)
 

@@ -1,0 +1,173 @@
+"""Report build speed: the monthly and annual reports on PostgreSQL against the bare metric queries.
+
+Prints one JSON document to stdout (progress goes to stderr)::
+
+    .venv/bin/python benchmarks/report_build.py [--events 10000000] [--consultations 1000000] [--postgres-url URL]
+
+Data (deterministic, ``generate_series`` in PostgreSQL): the funnel benchmark's channels, QR codes,
+``events/10`` followers, their patients and ``events`` funnel events in October 2026
+(``benchmarks/funnel.py``), plus 20 departments, 200 doctors, ``consultations`` consultations over
+2026 with a doctor's first message, payments, refunds for the unanswered 2 %, reviews for a third,
+and a prescription (reviewed, paid, delivered) for every third consultation.
+
+* total: ``reports.services.build.build`` (figures, Excel with detail sheets, PDF, CSV) for
+  ``monthly 2026-10`` and ``annual 2026``;
+* anchor: the bare metric queries alone, i.e. the time spent inside
+  ``reports.metrics.engine.evaluate`` during the same build (measured by wrapping it).
+The ratio total / bare is the cost of everything that is not the SQL (goal ≤ 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import text
+
+from benchmarks.funnel import load_postgres, log, postgres_url
+from clinical_core.adapters.vault import generate_master_key
+from clinical_core.domain.access import Principal
+from clinical_core.domain.staff import Role
+from clinical_core.domain.time import FixedClock
+from opsctl import db
+from opsctl.config import Settings
+from opsctl.wiring import Container
+from reports.domain.periods import Period
+from reports.metrics import engine
+from reports.services import build as build_module
+from reports.services import collect as collect_module
+from reports.services.collect import ReportKind, ReportSpec
+
+OPS = Principal("bench", "bench", Role.OPERATIONS)
+YEAR = "TIMESTAMPTZ '2025-12-31 16:00:00+00'"  # 1 Jan 2026 00:00 Shanghai
+DEPTS, DOCTORS = 20, 200
+
+
+def load_clinic(container: Container, consultations: int, patients_step: int, followers: int) -> float:
+    started = time.perf_counter()
+    t = f"({YEAR} + make_interval(secs => ((i * 7919) % 31536000)))"
+    patient = f"(((i * 104729) % {followers // patients_step}) + 1) * {patients_step}"
+    statements = [
+        f"INSERT INTO hospitals (id, public_id, name, short_name, city, hotline, created_at) VALUES (1, 'hos_1', '示例大学附属医院', '示例医院', '深圳', '0755', {YEAR})",
+        f"""INSERT INTO departments (id, public_id, hospital_id, code, name, kind, online)
+            SELECT d, 'dep_' || d, 1, 'D' || d, '科室' || d, 'clinical', TRUE FROM generate_series(1, {DEPTS}) d""",
+        f"""INSERT INTO staff (id, public_id, employee_no, name, role, department_id, filing_status, may_prescribe, active, created_at)
+            SELECT s, 'stf_' || s, 'E' || s, '医生' || s, CASE WHEN s > {DOCTORS} THEN 'pharmacist' ELSE 'doctor' END,
+                   ((s - 1) % {DEPTS}) + 1, 'filed', s <= {DOCTORS}, TRUE, {YEAR} FROM generate_series(1, {DOCTORS + 10}) s""",
+        f"""INSERT INTO consult_services (id, public_id, kind, name, price_fen, time_limit_minutes, enabled, created_at, updated_at)
+            SELECT k, 'csv_' || k, (ARRAY['text','phone','department','designated'])[k], '服务' || k,
+                   (ARRAY[3000, 5000, 2000, 0])[k], 1440, TRUE, {YEAR}, {YEAR} FROM generate_series(1, 4) k""",
+        f"""INSERT INTO consultations (id, public_id, service_id, kind, patient_id, department_id, doctor_id, status, price_fen,
+                question_enc, created_at, paid_at, closed_at, close_reason, transfer_count, review_rating, reviewed_at)
+            SELECT i, 'con_' || i, (i % 4) + 1, (ARRAY['text','phone','department','designated'])[(i % 4) + 1], {patient},
+                   (i % {DEPTS}) + 1, (i % {DOCTORS}) + 1, 'closed', (ARRAY[3000, 5000, 2000, 0])[(i % 4) + 1], 'x',
+                   {t}, {t}, {t} + interval '1 day', CASE WHEN i % 50 = 0 THEN 'unanswered' ELSE 'completed' END, 0,
+                   CASE WHEN i % 3 = 0 THEN (i % 5) + 1 END, CASE WHEN i % 3 = 0 THEN {t} + interval '1 day' END
+            FROM generate_series(CAST(1 AS BIGINT), {consultations}) i""",
+        f"""INSERT INTO consult_messages (id, public_id, consultation_id, sender, staff_id, kind, text_enc, created_at)
+            SELECT i, 'msg_' || i, i, 'doctor', (i % {DOCTORS}) + 1, 'text', 'x', {t} + make_interval(secs => 60 + (i % 3600))
+            FROM generate_series(CAST(1 AS BIGINT), {consultations}) i WHERE i % 50 <> 0""",
+        f"""INSERT INTO consult_payments (id, public_id, out_trade_no, amount_fen, status, created_at, paid_at, consultation_id)
+            SELECT i, 'pay_' || i, 'o' || i, (ARRAY[3000, 5000, 2000, 0])[(i % 4) + 1], 'succeeded', {t}, {t}, i
+            FROM generate_series(CAST(1 AS BIGINT), {consultations}) i WHERE i % 4 <> 3""",
+        f"""INSERT INTO consult_refunds (id, public_id, out_refund_no, amount_fen, reason, status, attempts, requested_by,
+                created_at, settled_at, consultation_id, payment_id)
+            SELECT i, 'ref_' || i, 'r' || i, (ARRAY[3000, 5000, 2000, 0])[(i % 4) + 1], 'unanswered', 'succeeded', 1, 'job',
+                   {t} + interval '1 day', {t} + interval '1 day', i, i
+            FROM generate_series(CAST(1 AS BIGINT), {consultations}) i WHERE i % 50 = 0 AND i % 4 <> 3""",
+        f"""INSERT INTO prescriptions (id, public_id, consultation_id, patient_id, doctor_id, status, version, diagnoses, valid_days,
+                guardian_present, warnings, issued_at, reviewed_at, paid_at, delivered_at)
+            SELECT i, 'rx_' || i, i, {patient}, (i % {DOCTORS}) + 1, 'delivered', 1, '[]', 3, FALSE, '[]',
+                   {t} + interval '10 minutes', {t} + make_interval(secs => 600 + (i % 2400)), {t} + interval '1 hour',
+                   {t} + make_interval(secs => 3600 + (i % 172800))
+            FROM generate_series(CAST(3 AS BIGINT), {consultations}, 3) i""",
+        f"""INSERT INTO prescription_reviews (id, public_id, prescription_id, version, pharmacist_id, decision, reasons, reviewed_at)
+            SELECT i, 'rvw_' || i, i, 1, {DOCTORS} + 1 + (i % 10), CASE WHEN i % 17 = 0 THEN 'reject' ELSE 'approve' END, '[]',
+                   {t} + make_interval(secs => 600 + (i % 2400))
+            FROM generate_series(CAST(3 AS BIGINT), {consultations}, 3) i""",
+        f"""INSERT INTO rx_payments (id, public_id, out_trade_no, amount_fen, status, created_at, paid_at, prescription_id)
+            SELECT i, 'rxp_' || i, 'x' || i, 8000 + (i % 50) * 100, 'succeeded', {t} + interval '1 hour', {t} + interval '1 hour', i
+            FROM generate_series(CAST(3 AS BIGINT), {consultations}, 3) i""",
+    ]
+    with container.engine.begin() as connection:
+        for sql in statements:
+            log(f"  PostgreSQL: {sql.split('(')[0].strip()}")
+            connection.execute(text(sql.replace(":", r"\:")))
+        for table in ("hospitals", "departments", "staff", "consult_services", "consultations", "consult_messages",
+                      "consult_payments", "consult_refunds", "prescriptions", "prescription_reviews", "rx_payments"):
+            connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+    with container.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))
+    return time.perf_counter() - started
+
+
+def timed_build(container: Container, spec: ReportSpec, out: Path) -> dict[str, Any]:
+    spent = {"sql": 0.0, "calls": 0}
+    original = engine.evaluate
+
+    def measured(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent["sql"] += time.perf_counter() - started
+            spent["calls"] += 1
+
+    collect_module.evaluate = measured  # type: ignore[assignment]
+    try:
+        started = time.perf_counter()
+        built = build_module.build(container.uow(), OPS, spec, out)
+        total = time.perf_counter() - started
+    finally:
+        collect_module.evaluate = original  # type: ignore[assignment]
+    return {"report": f"{spec.kind.value} {spec.period.code}", "total_seconds": round(total, 2),
+            "bare_metric_queries_seconds": round(spent["sql"], 2), "metric_queries": spent["calls"],
+            "ratio_total_to_bare": round(total / spent["sql"], 2) if spent["sql"] else None,
+            "pdf_pages": built.pages, "xlsx_bytes": built.xlsx.stat().st_size}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--consultations", type=int, default=1_000_000)
+    parser.add_argument("--postgres-url")
+    args = parser.parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        url, source = postgres_url(stack, args.postgres_url)
+        if url is None:
+            print(json.dumps({"skipped": source}, ensure_ascii=False))
+            return 0
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        settings = Settings(data_dir=work / "var", database_url=url, secret_key=generate_master_key())
+        container = Container(settings, clock=FixedClock(datetime(2027, 1, 2, 2, tzinfo=UTC)))
+        with container.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        db.upgrade(container.engine)
+        log(f"loading {args.events:,} funnel events and {args.consultations:,} consultations")
+        load_funnel = load_postgres(container, args.events)
+        load_clinic_s = load_clinic(container, args.consultations, 4, args.events // 10)
+        runs = [timed_build(container, ReportSpec(ReportKind.MONTHLY, Period.parse("2026-10")), work / "out"),
+                timed_build(container, ReportSpec(ReportKind.ANNUAL, Period.parse("2026")), work / "out")]
+        container.close()
+    print(json.dumps({"benchmark": "report_build", "postgres": source, "events": args.events,
+                      "consultations": args.consultations, "load_seconds": round(load_funnel + load_clinic_s, 1),
+                      "runs": runs, "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()}},
+                     ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

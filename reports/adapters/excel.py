@@ -1,0 +1,186 @@
+"""The Excel workbook (openpyxl, write-only mode throughout so a year of detail rows streams).
+
+Sheets: 摘要 (headline figures, comparisons, suggestions and native line/bar charts over a trend
+table), one sheet per module, one per breakdown, 渠道转化, and the detail sheets fed by an
+iterator. Money is written in yuan (fen / 100, exact to the cent) with a ``¥#,##0.00`` number
+format; ratios are fractions with a percentage format; headers are frozen and columns sized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+
+from clinical_core.domain.time import SHANGHAI
+from reports.domain.formatting import fmt_change
+from reports.services.collect import MetricLine, ReportData
+
+NAVY = "1F3A5F"
+HEADER_FILL = PatternFill("solid", fgColor=NAVY)
+HEADER_FONT = Font(name="等线", bold=True, color="FFFFFF")
+TITLE_FONT = Font(name="等线", bold=True, size=16, color=NAVY)
+BODY_FONT = Font(name="等线", size=11)
+THIN = Border(bottom=Side(style="thin", color="D0D7E2"))
+FORMATS = {"fen": '"¥"#,##0.00', "ratio": "0.0%", "minutes": "#,##0.0", "hours": "#,##0.0", "score": "0.00",
+           "count": "#,##0", "fen_yuan": '"¥"#,##0.00', "datetime": "yyyy-mm-dd hh:mm"}
+UNIT_NAMES = {"fen": "元", "ratio": "%", "minutes": "分钟", "hours": "小时", "score": "分"}
+
+
+@dataclass(frozen=True, slots=True)
+class DetailSheet:
+    """A detail sheet: a title, columns ``(header, unit, width)`` and the rows (streamed)."""
+
+    title: str
+    columns: Sequence[tuple[str, str | None, int]]
+    rows: Iterable[Sequence[Any]]
+
+
+def cell_value(value: float | None, unit: str | None) -> float | int | None:
+    if value is None:
+        return None
+    return value / 100 if unit == "fen" else value
+
+
+def write_workbook(report: ReportData, path: Path, details: Sequence[DetailSheet] = ()) -> Path:
+    wb = Workbook(write_only=True)
+    _summary(wb, report)
+    for module in report.modules:
+        _metric_sheet(wb, module, report.in_module(module), report)
+    for breakdown in report.breakdowns:
+        columns = [(breakdown.title.removeprefix("按"), None, 22)] + [
+            (f"{m.label}{_unit_suffix(m.unit)}", m.unit, max(14, len(m.label) * 2 + 4)) for m in breakdown.metrics]
+        _table_sheet(wb, breakdown.title, columns,
+                     ([label, *(cell_value(v, m.unit) for v, m in zip(values, breakdown.metrics, strict=True))]
+                      for label, values in breakdown.rows))
+    if report.channels:
+        _table_sheet(wb, "各渠道转化", [("渠道", None, 24), ("扫码关注（人）", "count", 16), ("首次问诊（人）", "count", 16),
+                                     ("转化率", "ratio", 12)],
+                     ([c.channel, c.base, c.converted, c.rate] for c in report.channels))
+    for detail in details:
+        _table_sheet(wb, detail.title, detail.columns, detail.rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def _unit_suffix(unit: str) -> str:
+    return f"（{UNIT_NAMES[unit]}）" if unit in UNIT_NAMES else ""
+
+
+def _header(ws: Any, names: Sequence[str]) -> list[WriteOnlyCell]:
+    cells = []
+    for name in names:
+        c = WriteOnlyCell(ws, value=name)
+        c.font, c.fill = HEADER_FONT, HEADER_FILL
+        c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        cells.append(c)
+    return cells
+
+
+def _cell(ws: Any, value: Any, unit: str | None = None, bold: bool = False) -> WriteOnlyCell:
+    c = WriteOnlyCell(ws, value=value)
+    c.font = Font(name="等线", size=11, bold=bold)
+    c.border = THIN
+    if unit in FORMATS and isinstance(value, int | float | datetime):
+        c.number_format = FORMATS[unit]
+    return c
+
+
+def _table_sheet(wb: Workbook, title: str, columns: Sequence[tuple[str, str | None, int]], rows: Iterable[Sequence[Any]]) -> None:
+    ws = wb.create_sheet(title[:31])
+    for i, (_, _, width) in enumerate(columns, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "A2"
+    ws.append(_header(ws, [c[0] for c in columns]))
+    units = [c[1] for c in columns]
+    for row in rows:
+        ws.append([_cell(ws, v, u) for v, u in zip(row, units, strict=False)])
+
+
+LINE_COLUMNS = [("指标", 30), ("本期", 16), ("上期", 16), ("环比", 10), ("去年同期", 16), ("同比", 10), ("目标", 14),
+                ("是否达标", 10)]
+
+
+def _line_row(ws: Any, m: MetricLine) -> list[WriteOnlyCell]:
+    met = {True: "达标", False: "未达标", None: ""}[m.target_met]
+    return [_cell(ws, f"{m.label}{_unit_suffix(m.unit)}", bold=m.headline), _cell(ws, cell_value(m.value, m.unit), m.unit),
+            _cell(ws, cell_value(m.previous, m.unit), m.unit), _cell(ws, fmt_change(m.mom)),
+            _cell(ws, cell_value(m.year_ago, m.unit), m.unit), _cell(ws, fmt_change(m.yoy)),
+            _cell(ws, cell_value(m.target, m.unit), m.unit), _cell(ws, met)]
+
+
+def _metric_sheet(wb: Workbook, module: str, lines: Sequence[MetricLine], report: ReportData) -> None:
+    ws = wb.create_sheet(module[:31])
+    for i, (_, width) in enumerate(LINE_COLUMNS, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "B2"
+    ws.append(_header(ws, [name for name, _ in LINE_COLUMNS]))
+    for m in lines:
+        ws.append(_line_row(ws, m))
+
+
+def _summary(wb: Workbook, report: ReportData) -> None:
+    ws = wb.create_sheet("摘要")
+    for i, (_, width) in enumerate(LINE_COLUMNS, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    for col in "JKLMNOP":
+        ws.column_dimensions[col].width = 12
+    title = WriteOnlyCell(ws, value=report.title)
+    title.font = TITLE_FONT
+    ws.append([title])
+    generated = report.generated_at.astimezone(SHANGHAI)
+    sub = WriteOnlyCell(ws, value=f"{report.subtitle}　统计期间：{report.spec.period.label}　生成时间：{generated:%Y-%m-%d %H:%M}（北京时间）")
+    sub.font = Font(name="等线", size=10, color="666666")
+    ws.append([sub])
+    ws.append([])
+    ws.freeze_panes = "A5"
+    ws.append(_header(ws, [name for name, _ in LINE_COLUMNS]))
+    headlines = report.headlines or report.lines[:6]
+    for m in headlines:
+        ws.append(_line_row(ws, m))
+    ws.append([])
+    row = 5 + len(headlines) + 1
+    # the trend table the charts read: months down, headline metrics across
+    charted = [m for m in headlines if m.series]
+    trend_top = row + 1
+    ws.append(_header(ws, ["月份", *(f"{m.label}{_unit_suffix(m.unit)}" for m in charted)]))
+    months = [label for label, _ in charted[0].series] if charted else []
+    for i, month in enumerate(months):
+        ws.append([_cell(ws, month), *(_cell(ws, cell_value(m.series[i][1], m.unit), m.unit) for m in charted)])
+    trend_bottom = trend_top + len(months)
+    row = trend_bottom + 1
+    ws.append([])
+    ws.append([_cell(ws, "优化建议", bold=True)])
+    if report.suggestions:
+        for i, s in enumerate(report.suggestions, start=1):
+            ws.append([_cell(ws, f"{i}. {s.sentence}")])
+    else:
+        ws.append([_cell(ws, "本期各项指标未触发任何建议规则。")])
+    if months:
+        _charts(ws, charted, trend_top, trend_bottom)
+
+
+def _charts(ws: Any, charted: Sequence[MetricLine], top: int, bottom: int) -> None:
+    cats = Reference(ws, min_col=1, min_row=top + 1, max_row=bottom)
+    anchors = ["J1", "J18", "J35", "J52", "J69", "J86"]
+    for i, m in enumerate(charted[: len(anchors)]):
+        chart: Any = BarChart() if m.unit in ("count", "fen") else LineChart()
+        chart.title = f"{m.label}（近 {bottom - top} 个月）"
+        chart.height, chart.width = 7.5, 16
+        chart.legend = None
+        data = Reference(ws, min_col=i + 2, min_row=top, max_row=bottom)
+        chart.add_data(data, titles_from_data=True)
+        chart.set_categories(cats)
+        chart.y_axis.number_format = FORMATS.get(m.unit, "General")
+        chart.y_axis.delete = False
+        chart.x_axis.delete = False
+        ws.add_chart(chart, anchors[i])
