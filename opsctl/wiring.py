@@ -6,6 +6,7 @@ Everything is created lazily on first use, so ``opsctl --help`` or
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import cached_property
 from pathlib import Path
@@ -18,7 +19,11 @@ from clinical_core.adapters.his_fake import FakeHis
 from clinical_core.adapters.internal_ca import InternalCa
 from clinical_core.adapters.payment_sandbox import SandboxPaymentGateway
 from clinical_core.adapters.privacy_number_sandbox import SandboxPrivacyNumbers
-from clinical_core.adapters.vault import AesGcmVault, decode_master_key, generate_master_key
+from clinical_core.adapters.vault import (
+    AesGcmVault,
+    decode_master_key,
+    generate_master_key,
+)
 from clinical_core.domain.errors import ConfigurationError
 from clinical_core.domain.time import Clock, SystemClock
 from clinical_core.persistence.engine import make_engine
@@ -55,7 +60,10 @@ class Container:
     @cached_property
     def payments(self) -> SandboxPaymentGateway:
         # The WeChat Pay adapter replaces the sandbox when the merchant is configured (not yet built).
-        return SandboxPaymentGateway(self.clock)
+        # The sandbox keeps its state in the database; its merchant key is derived from the master
+        # key, so every process (CLI, scheduler, serve) verifies the same notifications.
+        key = hashlib.sha256(b"opsctl payment sandbox\0" + load_or_create_secret_key(self.settings).encode()).digest()
+        return SandboxPaymentGateway(self.clock, key, path=self.settings.data_dir / "payment_sandbox" / "provider.db")
 
     @cached_property
     def his(self) -> FakeHis:
@@ -105,7 +113,11 @@ class Container:
     def wechat(self) -> OpsWeChatClient:
         """The WeChat client. Sandbox mode without ``wechat.api_base_url`` starts an in-process
         sandbox server for this process (``opsctl wechat sandbox`` runs a shared one)."""
-        from campaigns.adapters.wechat_client import LIVE_BASE_URL, OpsWeChatClient, SharedTokenStore
+        from campaigns.adapters.wechat_client import (
+            LIVE_BASE_URL,
+            OpsWeChatClient,
+            SharedTokenStore,
+        )
 
         wx = self.settings.wechat
         base_url = wx.api_base_url
