@@ -15,9 +15,10 @@ from clinical_core.services import (
     drug_catalogue,
     prescriptions,
     rx_circulation,
+    rx_print,
     signatures,
 )
-from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, render
+from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, emit_json, render
 from opsctl.cli.state import container, operator
 
 app = typer.Typer(help="处方：规则、药品目录、药房与流转（调配、发货）。\n\n示例：opsctl rx rules --json",
@@ -109,6 +110,57 @@ def verify(
            choose(fmt, as_json), title="处方签名", empty="该处方没有签名")
     current = max((x.version for x in checks), default=0)
     if not checks or not all(x.valid for x in checks if x.version == current):
+        raise typer.Exit(6)
+
+
+@app.command("print")
+def print_(
+    rx_id: Annotated[str, typer.Argument(help="处方编号（rx_...）")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="输出 PDF 文件", dir_okay=False)],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """打印处方笺 PDF：两位签名人（医师、审核药师）、药品、诊断与供药房离线核验的二维码；患者姓名脱敏。
+
+    只有药师审核通过、且两个签名都核验有效的处方才能打印。
+
+    示例：opsctl rx print rx_0123 --out 处方.pdf
+    """
+    from clinical_core.adapters.rx_pdf import render_pdf
+
+    c = container()
+    printout = rx_print.printout(c.uow(), operator(), c.signer, rx_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(render_pdf(printout))
+    render([{"prescription_id": printout.prescription_id, "version": printout.version, "file": str(out),
+             "signers": "、".join(f"{s.role_label}{s.name}" for s in printout.signers),
+             "canonical_sha256": printout.canonical_sha256}],
+           [("prescription_id", "处方"), ("version", "版本"), ("signers", "签名人"), ("file", "文件"),
+            ("canonical_sha256", "处方摘要")], choose(fmt, as_json), title="处方已打印")
+
+
+@app.command("verify-qr")
+def verify_qr(
+    qr: Annotated[str, typer.Argument(help="扫码得到的文本（RX1. 开头）")],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """核验打印处方上的二维码：两个签名是否有效、处方打印后是否被修改、能否调配（不可用时退出码 6）。
+
+    示例：opsctl rx verify-qr RX1.eyJo... --json
+    """
+    c = container()
+    check = rx_print.verify_qr(c.uow(), operator(), c.signer, qr)
+    if choose(fmt, as_json) is Format.json:
+        emit_json(check)
+    else:
+        render(list(check.signatures), [("role", "签名方"), ("name", "姓名"), ("serial", "证书序列号"),
+                                        ("signed_at", "签名时间"), ("valid", "有效"), ("detail", "说明")],
+               choose(fmt, as_json), title=f"处方 {check.prescription_id} 第 {check.version} 版：状态「{check.status_label}」，"
+                                           f"{'可以调配' if check.usable else '不可调配'}")
+        for problem in check.problems:
+            typer.echo(f"问题：{problem}", err=True)
+    if not check.usable:
         raise typer.Exit(6)
 
 
