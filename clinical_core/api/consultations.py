@@ -187,6 +187,12 @@ def reply(consultation_id: str, body: Reply, principal: PrincipalDep, uow: UowDe
     return consultation.reply_consultation(uow, principal, consultation_id, body.conclusion)
 
 
+@router.get("/me/health-record", response_model=consult_records.HealthRecord,
+            summary="本人健康档案：线下就诊、检验与检查报告（患者；来自 HIS，留痕）")
+def my_health_record(principal: PrincipalDep, uow: UowDep, his: HisDep) -> consult_records.HealthRecord:
+    return consult_records.my_health_record(uow, principal, his)
+
+
 @router.get("/consultations/{consultation_id}/health-record", response_model=consult_records.HealthRecord,
             summary="患者健康档案（来自 HIS，留痕）")
 def health_record(consultation_id: str, principal: PrincipalDep, uow: UowDep,

@@ -166,6 +166,7 @@ MATRIX: list[tuple[str, str, str, Callable[[World, str], str], Any, set[str]]] =
     ("close", "POST", "replied", lambda w, o: f"{C}/{o}/close", {}, {"owner", "doctor"}),
     ("review", "POST", "closed", lambda w, o: f"{C}/{o}/review", {"json": {"rating": 5}}, {"owner"}),
     ("health_record", "GET", "claimed", lambda w, o: f"{C}/{o}/health-record", {}, {"owner", "doctor"}),
+    ("my_health_record", "GET", "-", lambda w, o: "/api/v1/me/health-record", {}, {"owner", "other_patient"}),
     ("masked_call", "POST", "claimed", lambda w, o: f"{C}/{o}/masked-call", {}, {"doctor"}),
     ("refund", "POST", "waiting", lambda w, o: f"{C}/{o}/refunds", {"json": {"reason": "投诉"}}, {"admin"}),
     ("refunds", "GET", "-", lambda w, o: "/api/v1/consult-refunds", {}, {"admin"}),
