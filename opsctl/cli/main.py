@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from opsctl import __version__
+from opsctl.cli.commands import refunds  # noqa: I001 - issue 3x; own line to keep merges simple
 from opsctl.cli.commands import (
     audit, ca, cards, channels, config, consult, db, demo, funnel, kb, lecture, org, patients, rx, scripts, serve,
     users, video, wechat,
@@ -61,6 +62,7 @@ app.add_typer(org.app, name="org")
 app.add_typer(audit.app, name="audit")
 app.add_typer(consult.app, name="consult")
 app.add_typer(rx.app, name="rx")
+app.add_typer(refunds.app, name="refunds")
 app.add_typer(ca.app, name="ca")
 app.add_typer(ca.staff_app, name="staff")
 app.add_typer(wechat.app, name="wechat")

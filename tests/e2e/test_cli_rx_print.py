@@ -30,7 +30,8 @@ from tests.e2e.test_cli_rx import env, run  # noqa: F401  (fixture)
 from tests.support.clinic import ADMIN, OPS, build_clinic, certify
 
 
-def approved_prescription() -> str:
+def approved_prescription(*, items: int = 1, days: int = 7, reason: str | None = None) -> list[str]:
+    """Approved prescriptions of the same patient (each in its own consultation), by dr.a, reviewed by ph.x."""
     c = Container(load_settings())
     clinic = build_clinic(c)
     ph = accounts.add_staff_account(c.uow(), ADMIN, accounts.NewStaffAccount(
@@ -50,20 +51,24 @@ def approved_prescription() -> str:
         uow.commit()
     svc = consult_settings.configure_service(c.uow(), OPS, consult_settings.ServiceSettings(
         kind=ServiceKind.DEPARTMENT, price_fen=0, department_code="CARD")).public_id
-    oid = consultation.create_consultation(c.uow(), clinic.patient, c.payments, svc, "高血压复诊开药").consultation.public_id
-    consultation.claim_consultation(c.uow(), clinic.doctor_a, oid)
-    consultation.post_message(c.uow(), clinic.doctor_a, c.attachments, oid, MessageKind.TEXT, "您好")
-    rx = prescriptions.issue_prescription(c.uow(), clinic.doctor_a, c.his, c.signer, prescriptions.NewPrescription(
-        oid, ("I10",), (prescriptions.NewItem("XY001", 2, 7, "每日一次"),))).public_id
-    prescriptions.review_prescription(c.uow(), reviewer, c.signer, rx, approve=True)
+    made = []
+    for _ in range(items):
+        oid = consultation.create_consultation(c.uow(), clinic.patient, c.payments, svc,
+                                               "高血压复诊开药").consultation.public_id
+        consultation.claim_consultation(c.uow(), clinic.doctor_a, oid)
+        consultation.post_message(c.uow(), clinic.doctor_a, c.attachments, oid, MessageKind.TEXT, "您好")
+        rx = prescriptions.issue_prescription(c.uow(), clinic.doctor_a, c.his, c.signer, prescriptions.NewPrescription(
+            oid, ("I10",), (prescriptions.NewItem("XY001", 2, days, "每日一次"),), long_term_reason=reason)).public_id
+        prescriptions.review_prescription(c.uow(), reviewer, c.signer, rx, approve=True)
+        made.append(rx)
     c.close()
-    return rx
+    return made
 
 
 @pytest.mark.skipif(not (shutil.which("zbarimg") and shutil.which("pdftoppm")), reason="需要 zbar-tools 与 poppler-utils")
 def test_print_then_verify_the_scanned_qr(env: Path) -> None:  # noqa: F811
     run("ca", "init", "--organisation", "测试医院")
-    rx = approved_prescription()
+    [rx] = approved_prescription()
     printed = json.loads(run("rx", "print", rx, "--out", "out/处方.pdf", "--json").stdout)[0]
     assert printed["prescription_id"] == rx and "审核药师李药师" in printed["signers"]
     pdf = env / "out" / "处方.pdf"

@@ -8,14 +8,18 @@ from typing import Annotated
 import typer
 
 from clinical_core.adapters.drug_excel import read_catalogue
+from clinical_core.domain.access import Principal
 from clinical_core.domain.drug_catalogue import CatalogueRejected
-from clinical_core.domain.prescription import RxStatus
+from clinical_core.domain.prescription import RenewalStatus, RxStatus
 from clinical_core.domain.prescription_rules import RULES
+from clinical_core.domain.staff import Role
 from clinical_core.services import (
+    accounts,
     drug_catalogue,
     prescriptions,
     rx_circulation,
     rx_print,
+    rx_renewals,
     signatures,
 )
 from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, emit_json, render
@@ -25,6 +29,9 @@ app = typer.Typer(help="处方：规则、药品目录、药房与流转（调�
                   no_args_is_help=True)
 catalogue_app = typer.Typer(help="药品目录。\n\n示例：opsctl rx catalogue import 药品目录.xlsx", no_args_is_help=True)
 app.add_typer(catalogue_app, name="catalogue")
+renewals_app = typer.Typer(help="快速续方申请：查看、由原开方医生续方或拒绝。\n\n示例：opsctl rx renewals list --status requested",
+                           no_args_is_help=True)
+app.add_typer(renewals_app, name="renewals")
 stores_app = typer.Typer(help="调配药房（院内药房或签约药店）。\n\n示例：opsctl rx stores list", no_args_is_help=True)
 app.add_typer(stores_app, name="stores")
 
@@ -162,6 +169,79 @@ def verify_qr(
             typer.echo(f"问题：{problem}", err=True)
     if not check.usable:
         raise typer.Exit(6)
+
+
+RENEWAL_COLUMNS = [("public_id", "申请"), ("status", "状态代码"), ("status_label", "状态"),
+                   ("source_prescription_id", "原处方"), ("doctor_name", "原开方医生"), ("diagnoses", "诊断"),
+                   ("drugs", "药品"), ("duplicates", "重复用药"), ("decline_reason", "拒绝原因"),
+                   ("new_prescription_id", "新处方"), ("requested_at", "申请时间"), ("decided_at", "处理时间")]
+
+
+def _renewal_row(view: rx_renewals.RenewalView) -> dict[str, object]:
+    return {**_plain(view), "duplicates": "；".join(f"{d.generic_name}（{'、'.join(d.prescription_ids)}）"
+                                                   for d in view.duplicates)}
+
+
+@renewals_app.command("list")
+def renewals_list(
+    status: Annotated[RenewalStatus | None, typer.Option(help="requested、approved 或 declined")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="最多显示条数")] = 50,
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """列出续方申请（最新在前），含与患者其他在用处方的重复用药提示。
+
+    示例：opsctl rx renewals list --status requested --json
+    """
+    rows = rx_renewals.list_renewals(container().uow(), operator(), status=status, limit=limit)
+    render([_renewal_row(r) for r in rows], RENEWAL_COLUMNS, choose(fmt, as_json), title="续方申请")
+
+
+def _as_doctor(username: str) -> Principal:
+    """The prescriber deciding at the hospital's console: their own account, key and signature."""
+    from clinical_core.domain.errors import InvalidInput, NotFound
+
+    accounts_ = [a for a in accounts.list_accounts(container().uow(), operator(), Role.DOCTOR) if a.username == username]
+    if not accounts_:
+        raise NotFound(f"未找到医生账号 {username}")
+    account = accounts_[0]
+    if not account.active or account.staff_id is None:
+        raise InvalidInput("该医生账号已停用或未关联员工", field="doctor")
+    return Principal(account.public_id, account.username, Role.DOCTOR, staff_id=account.staff_id)
+
+
+@renewals_app.command("approve")
+def renewals_approve(
+    renewal_id: Annotated[str, typer.Argument(help="续方申请编号（rnw_...）")],
+    doctor: Annotated[str, typer.Option(help="原开方医生的账号（用其证书签名）")],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """续方：原开方医生在院内终端确认，生成重新签名的新处方（全部规则校验，进入审方队列）。
+
+    示例：opsctl rx renewals approve rnw_0123 --doctor dr.li --json
+    """
+    c = container()
+    view = rx_renewals.decide_renewal(c.uow(), _as_doctor(doctor), c.his, c.signer, renewal_id, approve=True)
+    render([_renewal_row(view)], RENEWAL_COLUMNS, choose(fmt, as_json), title="已续方（新处方待药师审核）")
+
+
+@renewals_app.command("decline")
+def renewals_decline(
+    renewal_id: Annotated[str, typer.Argument(help="续方申请编号（rnw_...）")],
+    doctor: Annotated[str, typer.Option(help="原开方医生的账号")],
+    reason: Annotated[str, typer.Option(help="拒绝原因（患者可见），如「请先预约复诊」")],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """拒绝续方并说明原因（原开方医生）。
+
+    示例：opsctl rx renewals decline rnw_0123 --doctor dr.li --reason 请先预约复诊
+    """
+    c = container()
+    view = rx_renewals.decide_renewal(c.uow(), _as_doctor(doctor), c.his, c.signer, renewal_id, approve=False,
+                                      reason=reason)
+    render([_renewal_row(view)], RENEWAL_COLUMNS, choose(fmt, as_json), title="已拒绝续方")
 
 
 STORE_COLUMNS = [("code", "编码"), ("name", "名称"), ("address", "地址"), ("phone", "电话"),
