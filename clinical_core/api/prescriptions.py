@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from clinical_core.adapters import rx_pdf
@@ -170,7 +171,7 @@ def pay(rx_id: str, principal: PrincipalDep, uow: UowDep, payments: PaymentsDep)
 @router.post("/payments/wechat/rx-notify", summary="药费支付结果通知（支付平台回调，签名校验）")
 async def rx_paid_notification(request: Request, uow: UowDep, payments: PaymentsDep) -> dict[str, str]:
     body = await request.body()
-    circulation.handle_paid_notification(uow, payments, dict(request.headers), body)
+    await run_in_threadpool(circulation.handle_paid_notification, uow, payments, dict(request.headers), body)
     return {"code": "SUCCESS", "message": "成功"}
 
 
