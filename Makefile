@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .make
-APT_PACKAGES := fonts-noto-cjk fonts-wqy-microhei libharfbuzz-subset0 poppler-utils libreoffice-calc-nogui
+APT_PACKAGES := fonts-noto-cjk fonts-wqy-microhei libharfbuzz-subset0 poppler-utils libreoffice-calc-nogui zbar-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 

@@ -61,7 +61,10 @@ class Container:
     @cached_property
     def payments(self) -> SandboxPaymentGateway:
         # The WeChat Pay adapter replaces the sandbox when the merchant is configured (not yet built).
-        return SandboxPaymentGateway(self.clock)
+        # The sandbox keeps its state in the database; its merchant key is derived from the master
+        # key, so every process (CLI, scheduler, serve) verifies the same notifications.
+        key = hashlib.sha256(b"opsctl payment sandbox\0" + load_or_create_secret_key(self.settings).encode()).digest()
+        return SandboxPaymentGateway(self.clock, key, path=self.settings.data_dir / "payment_sandbox" / "provider.db")
 
     @cached_property
     def his(self) -> FakeHis:
@@ -135,7 +138,11 @@ class Container:
     def wechat(self) -> OpsWeChatClient:
         """The WeChat client. Sandbox mode without ``wechat.api_base_url`` starts an in-process
         sandbox server for this process (``opsctl wechat sandbox`` runs a shared one)."""
-        from campaigns.adapters.wechat_client import LIVE_BASE_URL, OpsWeChatClient, SharedTokenStore
+        from campaigns.adapters.wechat_client import (
+            LIVE_BASE_URL,
+            OpsWeChatClient,
+            SharedTokenStore,
+        )
 
         wx = self.settings.wechat
         base_url = wx.api_base_url

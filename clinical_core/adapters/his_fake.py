@@ -10,7 +10,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from clinical_core.persistence.models import DepartmentRow, HisVisitRow, PatientRow, StaffRow
-from clinical_core.ports.his import HisDiagnosis, HisVisit
+from clinical_core.persistence.his import HisResultRow
+from clinical_core.ports.his import HisDiagnosis, HisLabItem, HisResult, HisVisit
 
 
 class FakeHis:
@@ -32,4 +33,22 @@ class FakeHis:
                 HisVisit(v.visit_no, v.visited_at, v.visit_type, dept, doctor,
                          tuple(HisDiagnosis(str(d.get("icd10") or d.get("code", "")), str(d.get("name", ""))) for d in v.diagnoses or []))
                 for v, dept, doctor in rows
+            ]
+
+    def results(self, patient_id: str, *, limit: int = 50) -> list[HisResult]:
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(HisResultRow, HisVisitRow.visit_no)
+                .join(HisVisitRow, HisVisitRow.id == HisResultRow.visit_id)
+                .join(PatientRow, PatientRow.id == HisResultRow.patient_id)
+                .where(PatientRow.public_id == patient_id)
+                .order_by(HisResultRow.reported_at.desc(), HisResultRow.id.desc())
+                .limit(limit)
+            )
+            return [
+                HisResult(r.report_no, visit_no, r.kind, r.name, r.reported_at,
+                          tuple(HisLabItem(str(i["code"]), str(i["name"]), str(i["value"]), str(i.get("unit", "")),
+                                           str(i.get("range", "")), str(i.get("flag", ""))) for i in r.items or []),
+                          r.findings, r.conclusion)
+                for r, visit_no in rows
             ]

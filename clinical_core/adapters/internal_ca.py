@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import NameOID
 
 from clinical_core.domain.errors import Conflict, NotFound, RuleViolation
@@ -100,6 +101,16 @@ class InternalCa:
         return key.sign(data, ec.ECDSA(hashes.SHA256()))
 
     def verify(self, certificate_pem: str, data: bytes, signature: bytes, at: datetime) -> CertificateSubject:
+        return self._verify(certificate_pem, signature, at, ec.ECDSA(hashes.SHA256()), data)
+
+    def verify_digest(self, certificate_pem: str, digest: bytes, signature: bytes, at: datetime) -> CertificateSubject:
+        """Like ``verify``, given only the SHA-256 of the signed data (what a printed QR code carries)."""
+        if len(digest) != 32:
+            raise RuleViolation("R41", "签名摘要长度不正确")
+        return self._verify(certificate_pem, signature, at, ec.ECDSA(Prehashed(hashes.SHA256())), digest)
+
+    def _verify(self, certificate_pem: str, signature: bytes, at: datetime, algorithm: ec.ECDSA,
+                data: bytes) -> CertificateSubject:
         _, ca_cert = self._ca()
         cert = x509.load_pem_x509_certificate(certificate_pem.encode())
         public = cert.public_key()
@@ -115,7 +126,7 @@ class InternalCa:
         if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
             raise RuleViolation("R41", "签名时证书不在有效期内")
         try:
-            public.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+            public.verify(signature, data, algorithm)
         except InvalidSignature as exc:
             raise RuleViolation("R41", "处方内容与签名不符：签名后被修改") from exc
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from clinical_core.api.security import PrincipalDep, UowDep
@@ -107,7 +108,7 @@ def create(body: NewConsultation, principal: PrincipalDep, uow: UowDep,
 @router.post("/payments/wechat/notify", summary="微信支付结果通知（支付平台回调，签名校验）")
 async def paid_notification(request: Request, uow: UowDep, payments: PaymentsDep) -> dict[str, str]:
     body = await request.body()
-    consultation.handle_paid_notification(uow, payments, dict(request.headers), body)
+    await run_in_threadpool(consultation.handle_paid_notification, uow, payments, dict(request.headers), body)
     return {"code": "SUCCESS", "message": "成功"}
 
 
@@ -139,7 +140,8 @@ async def post_message(
     file: Annotated[UploadFile | None, File()] = None,
 ) -> consultation.MessageView:
     data = await file.read(MAX_UPLOAD + 1) if file is not None else None
-    return consultation.post_message(uow, principal, store, consultation_id, kind, text, data)
+    # The service does blocking database work: off the event loop, like every sync endpoint.
+    return await run_in_threadpool(consultation.post_message, uow, principal, store, consultation_id, kind, text, data)
 
 
 @router.get("/consultations/{consultation_id}/messages/{message_id}/attachment", summary="消息附件")
@@ -185,6 +187,12 @@ def transfer(consultation_id: str, body: Transfer, principal: PrincipalDep,
              summary="医生回复（处理意见）")
 def reply(consultation_id: str, body: Reply, principal: PrincipalDep, uow: UowDep) -> consultation.ConsultationView:
     return consultation.reply_consultation(uow, principal, consultation_id, body.conclusion)
+
+
+@router.get("/me/health-record", response_model=consult_records.HealthRecord,
+            summary="本人健康档案：线下就诊、检验与检查报告（患者；来自 HIS，留痕）")
+def my_health_record(principal: PrincipalDep, uow: UowDep, his: HisDep) -> consult_records.HealthRecord:
+    return consult_records.my_health_record(uow, principal, his)
 
 
 @router.get("/consultations/{consultation_id}/health-record", response_model=consult_records.HealthRecord,

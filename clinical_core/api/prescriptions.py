@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from clinical_core.adapters import rx_pdf
 from clinical_core.api.consultations import PaymentsDep
 from clinical_core.api.security import PrincipalDep, UowDep
 from clinical_core.domain.prescription import RejectReason, RxStatus
@@ -18,6 +20,7 @@ from clinical_core.ports.his import HisPort
 from clinical_core.ports.signer import Signer
 from clinical_core.services import prescriptions as service
 from clinical_core.services import rx_circulation as circulation
+from clinical_core.services import rx_print
 from clinical_core.services import rx_renewals as renewals
 
 router = APIRouter(prefix="/api/v1", tags=["prescriptions"])
@@ -108,6 +111,23 @@ def detail(rx_id: str, principal: PrincipalDep, uow: UowDep) -> View:
     return service.get_prescription(uow, principal, rx_id)
 
 
+@router.get("/prescriptions/{rx_id}/pdf", response_class=Response, summary="打印处方 PDF（患者本人、开方医生、药师、管理员；审核通过后）",
+            responses={200: {"content": {"application/pdf": {}}}})
+def print_pdf(rx_id: str, principal: PrincipalDep, uow: UowDep, signer: SignerDep) -> Response:
+    printout = rx_print.printout(uow, principal, signer, rx_id)
+    return Response(rx_pdf.render_pdf(printout), media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{rx_id}.pdf"'})
+
+
+class QrIn(BaseModel):
+    qr: str = Field(max_length=4000)
+
+
+@router.post("/prescriptions/verify-qr", response_model=rx_print.QrCheck, summary="核验处方二维码（药房药师、管理员）")
+def verify_qr(body: QrIn, principal: PrincipalDep, uow: UowDep, signer: SignerDep) -> rx_print.QrCheck:
+    return rx_print.verify_qr(uow, principal, signer, body.qr)
+
+
 @router.post("/prescriptions/{rx_id}/review", response_model=View, summary="审方：通过或驳回（药师）")
 def review(rx_id: str, body: ReviewIn, principal: PrincipalDep, uow: UowDep, signer: SignerDep) -> View:
     return service.review_prescription(uow, principal, signer, rx_id, approve=body.approve, reasons=tuple(body.reasons),
@@ -151,7 +171,7 @@ def pay(rx_id: str, principal: PrincipalDep, uow: UowDep, payments: PaymentsDep)
 @router.post("/payments/wechat/rx-notify", summary="药费支付结果通知（支付平台回调，签名校验）")
 async def rx_paid_notification(request: Request, uow: UowDep, payments: PaymentsDep) -> dict[str, str]:
     body = await request.body()
-    circulation.handle_paid_notification(uow, payments, dict(request.headers), body)
+    await run_in_threadpool(circulation.handle_paid_notification, uow, payments, dict(request.headers), body)
     return {"code": "SUCCESS", "message": "成功"}
 
 

@@ -47,7 +47,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    mode = connection.get_execution_options().get("sqlite_begin", "")  # "IMMEDIATE" for units of work
+    connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 def _redact(url: str) -> str:

@@ -30,12 +30,12 @@ class PaymentRecordMixin(PublicIdMixin):
 
 
 class RefundRecordMixin(PublicIdMixin):
-    """退款记录: pending → succeeded, sent to the provider after the order's transaction commits."""
+    """退款记录: pending → (processing →) succeeded, sent to the provider after the order's transaction commits."""
 
     out_refund_no: Mapped[str] = mapped_column(String(32), unique=True)
     amount_fen: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20), index=True)  # pending | succeeded
+    status: Mapped[str] = mapped_column(String(20), index=True)  # pending | processing | succeeded
     refund_id: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(200))

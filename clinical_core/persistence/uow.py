@@ -40,6 +40,13 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
         self._after_commit = []
+        if self.engine.dialect.name == "sqlite":
+            # SQLite: take the write lock when the use case starts (BEGIN IMMEDIATE), waiting on the
+            # busy timeout. A deferred transaction that read first and writes later fails at once
+            # with "database is locked" when another writer committed in between (it cannot wait
+            # without risking a deadlock), which concurrent API requests hit constantly. Reads
+            # outside units of work (the fake HIS, the payment sandbox) stay deferred.
+            self.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
         return self
 
     def __exit__(

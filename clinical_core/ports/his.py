@@ -1,7 +1,7 @@
 """Port for the hospital information system (HIS): the patient's offline record.
 
 The real HIS answers over its own interface; ``clinical_core.adapters.his_fake``
-serves the seeded ``his_visits`` table for the demo and tests.
+serves the seeded ``his_visits`` and ``his_results`` tables for the demo and tests.
 """
 
 from __future__ import annotations
@@ -29,7 +29,39 @@ class HisVisit:
     diagnoses: tuple[HisDiagnosis, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class HisLabItem:
+    code: str
+    name: str
+    value: str
+    unit: str
+    reference_range: str
+    flag: str  # "" normal | "H" high | "L" low
+
+
+@dataclass(frozen=True, slots=True)
+class HisResult:
+    """检验/检查报告 of an offline visit."""
+
+    report_no: str
+    visit_no: str
+    kind: str  # lab | exam
+    name: str
+    reported_at: datetime
+    items: tuple[HisLabItem, ...]  # lab results
+    findings: str | None  # exam: 检查所见
+    conclusion: str | None  # exam: 诊断意见
+
+    @property
+    def abnormal(self) -> bool:
+        return any(i.flag for i in self.items)
+
+
 class HisPort(Protocol):
     def visits(self, patient_id: str, *, limit: int = 50) -> list[HisVisit]:
         """The patient's offline visits (newest first), by the patient's public id."""
+        ...
+
+    def results(self, patient_id: str, *, limit: int = 50) -> list[HisResult]:
+        """The patient's lab and exam reports (newest first), by the patient's public id."""
         ...

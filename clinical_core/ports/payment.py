@@ -6,7 +6,9 @@
   service verifies it with ``parse_notification`` and settles the payment
   idempotently (the provider retries notifications).
 - ``refund`` is its own request with its own number (``out_refund_no``); the
-  provider treats a repeated ``out_refund_no`` as the same refund.
+  provider treats a repeated ``out_refund_no`` as the same refund. It usually
+  answers PROCESSING: the refund settles asynchronously and ``query_refund``
+  reports SUCCESS (or ABNORMAL) later.
 """
 
 from __future__ import annotations
@@ -45,3 +47,7 @@ class PaymentGateway(Protocol):
 
     def refund(self, out_trade_no: str, out_refund_no: str, amount_fen: int, total_fen: int,
                reason: str) -> RefundReceipt: ...
+
+    def query_refund(self, out_refund_no: str) -> RefundReceipt:
+        """The provider's current state of one refund (WeChat's 查询单笔退款)."""
+        ...

@@ -39,3 +39,7 @@ class Signer(Protocol):
     def verify(self, certificate_pem: str, data: bytes, signature: bytes, at: datetime) -> CertificateSubject:
         """Check the certificate chain, validity at ``at`` and the signature; raises ``RuleViolation('R41')``."""
         ...
+
+    def verify_digest(self, certificate_pem: str, digest: bytes, signature: bytes, at: datetime) -> CertificateSubject:
+        """``verify`` given only the SHA-256 digest of the signed data (offline checks of a printed QR code)."""
+        ...

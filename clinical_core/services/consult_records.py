@@ -17,7 +17,7 @@ from clinical_core.domain.staff import Role
 from clinical_core.persistence.consultation import PrivacyBindingRow, PrivacyCallRow
 from clinical_core.persistence.models import PatientRow
 from clinical_core.persistence.uow import UnitOfWork
-from clinical_core.ports.his import HisPort, HisVisit
+from clinical_core.ports.his import HisPort, HisResult, HisVisit
 from clinical_core.ports.privacy_number import CallReport, PrivacyNumberPort
 from clinical_core.services import audit
 from clinical_core.services.consultation import _ensure_access, _ensure_qualified, _load, _me
@@ -29,10 +29,11 @@ CALLABLE = frozenset({ConsultStatus.CLAIMED, ConsultStatus.IN_PROGRESS, ConsultS
 
 @dataclass(frozen=True, slots=True)
 class HealthRecord:
-    """健康档案 as the HIS holds it: offline visits with their ICD-10 diagnoses."""
+    """健康档案 as the HIS holds it: offline visits with their ICD-10 diagnoses, lab and exam reports."""
 
     patient_id: str
     visits: tuple[HisVisit, ...]
+    results: tuple[HisResult, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +55,26 @@ def health_record(uow: UnitOfWork, principal: Principal, his: HisPort, consultat
         patient = uow.session.get(PatientRow, row.patient_id)
         assert patient is not None
         visits = tuple(his.visits(patient.public_id))
+        results = tuple(his.results(patient.public_id))
         audit.record(uow, principal.actor, "health_record.read", "patient", patient.public_id,
-                     consultation=consultation_id, source="his", visits=len(visits))
+                     consultation=consultation_id, source="his", visits=len(visits), results=len(results),
+                     reports=[r.report_no for r in results][:50])
         uow.commit()
-    return HealthRecord(patient.public_id, visits)
+    return HealthRecord(patient.public_id, visits, results)
+
+
+def my_health_record(uow: UnitOfWork, principal: Principal, his: HisPort) -> HealthRecord:
+    """The patient's own record (visits, lab and exam reports), outside any consultation. Audited."""
+    ensure_role(principal, {Role.PATIENT})
+    if principal.patient_id is None:
+        raise Forbidden("当前账号尚未实名绑定患者")
+    with uow:
+        visits = tuple(his.visits(principal.patient_id))
+        results = tuple(his.results(principal.patient_id))
+        audit.record(uow, principal.actor, "health_record.read", "patient", principal.patient_id, source="his",
+                     visits=len(visits), results=len(results), reports=[r.report_no for r in results][:50])
+        uow.commit()
+    return HealthRecord(principal.patient_id, visits, results)
 
 
 def start_masked_call(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from clinical_core.domain.errors import DomainError
+from clinical_core.domain.errors import DomainError, ExternalServiceError
 from clinical_core.persistence.payments import PaymentRecordMixin, RefundRecordMixin
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.ports.payment import PaymentGateway
@@ -22,8 +22,8 @@ from clinical_core.services import audit
 
 @dataclass(frozen=True, slots=True)
 class SettleResult:
-    succeeded: int
-    failed: int
+    succeeded: int  # refunds the provider confirmed settled in this run
+    failed: int  # requests or queries the provider refused (retried next run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,32 +40,53 @@ class RefundKind:
 
 
 def settle_pending(uow: UnitOfWork, gateway: PaymentGateway, kind: RefundKind, *, limit: int = 100) -> SettleResult:
+    """Send pending refunds, then ask the provider about those it is still processing.
+
+    pending --(provider accepts)--> processing --(provider settled)--> succeeded;
+    a provider that answers SUCCESS at once skips ``processing``. A refused or
+    ABNORMAL refund keeps its status, records the error and is retried next run.
+    """
+    sent = _run(uow, gateway, kind, "pending", limit)
+    queried = _run(uow, gateway, kind, "processing", limit)
+    return SettleResult(sent.succeeded + queried.succeeded, sent.failed + queried.failed)
+
+
+def _run(uow: UnitOfWork, gateway: PaymentGateway, kind: RefundKind, status: str, limit: int) -> SettleResult:
     refund_cls, payment_cls = kind.refund, kind.payment
     with uow:
         ids = list(uow.session.scalars(select(refund_cls.id).where(
-            refund_cls.status == "pending").order_by(refund_cls.id).limit(limit)))
+            refund_cls.status == status).order_by(refund_cls.id).limit(limit)))
     succeeded = failed = 0
     for refund_pk in ids:
         with uow:
             refund = uow.session.scalar(select(refund_cls).where(
-                refund_cls.id == refund_pk, refund_cls.status == "pending").with_for_update(skip_locked=True))
+                refund_cls.id == refund_pk, refund_cls.status == status).with_for_update(skip_locked=True))
             if refund is None:  # settled or taken by another worker meanwhile
                 continue
             payment = uow.session.get(payment_cls, refund.payment_id)  # type: ignore[attr-defined]
             order = uow.session.get(kind.order, getattr(refund, kind.order_key))
             assert payment is not None and order is not None
-            refund.attempts += 1
             try:
-                receipt = gateway.refund(payment.out_trade_no, refund.out_refund_no, refund.amount_fen,
-                                         payment.amount_fen, refund.reason)
+                if status == "pending":
+                    refund.attempts += 1
+                    receipt = gateway.refund(payment.out_trade_no, refund.out_refund_no, refund.amount_fen,
+                                             payment.amount_fen, refund.reason)
+                else:
+                    receipt = gateway.query_refund(refund.out_refund_no)
+                if receipt.status == "ABNORMAL":
+                    raise ExternalServiceError("支付平台退款异常，需人工处理")
             except DomainError as exc:
                 refund.last_error, outcome = str(exc)[:200], "failed"
                 failed += 1
             else:
-                refund.status, refund.refund_id, refund.settled_at = "succeeded", receipt.refund_id, uow.clock.now()
-                refund.last_error, outcome = None, "succeeded"
-                succeeded += 1
-            audit.record(uow, kind.actor, f"{kind.action}.{outcome}", kind.entity_type, order.public_id,
-                         refund=refund.public_id, attempts=refund.attempts, amount_fen=refund.amount_fen)
+                refund.refund_id, refund.last_error = receipt.refund_id, None
+                if receipt.status == "SUCCESS":
+                    refund.status, refund.settled_at, outcome = "succeeded", uow.clock.now(), "succeeded"
+                    succeeded += 1
+                else:  # PROCESSING: the provider settles it later
+                    refund.status, outcome = "processing", "processing"
+            if status == "pending" or outcome != "processing":
+                audit.record(uow, kind.actor, f"{kind.action}.{outcome}", kind.entity_type, order.public_id,
+                             refund=refund.public_id, attempts=refund.attempts, amount_fen=refund.amount_fen)
             uow.commit()
     return SettleResult(succeeded, failed)

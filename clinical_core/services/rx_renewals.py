@@ -194,3 +194,14 @@ def _view(uow: UnitOfWork, row: RxRenewalRow) -> RenewalView:
         status.label, tuple(d["icd10"] for d in source.diagnoses), tuple(sorted(renewed)),
         tuple(Duplicate(n, ids) for n, ids in duplicates(renewed, active).items()), row.decline_reason,
         new.public_id if new else None, row.requested_at, row.decided_at)
+
+
+def list_renewals(uow: UnitOfWork, principal: Principal, *, status: RenewalStatus | None = None,
+                  limit: int = 100) -> list[RenewalView]:
+    """Every renewal request, newest first (administrators: follow-up of open requests)."""
+    ensure_role(principal, {Role.ADMIN})
+    with uow:
+        query = select(RxRenewalRow).order_by(RxRenewalRow.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(RxRenewalRow.status == status.value)
+        return [_view(uow, r) for r in uow.session.scalars(query)]

@@ -10,7 +10,7 @@ import typer
 from opsctl import __version__
 from opsctl.cli.commands import (
     audit, ca, cards, channels, config, consult, content, db, demo, followup, funnel, jobs, kb, lecture, live,
-    nursing, org, patients, questionnaire, report, rx, scripts, serve, users, video, wechat,
+    nursing, org, patients, questionnaire, refunds, report, rx, scripts, serve, users, video, wechat,
 )
 from opsctl.cli.commands import schedule, visit
 from opsctl.cli.errors import OpsctlGroup
@@ -63,6 +63,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(consult.app, name="consult")
 app.add_typer(rx.app, name="rx")
 app.add_typer(nursing.app, name="nursing")
+app.add_typer(refunds.app, name="refunds")
 app.add_typer(ca.app, name="ca")
 app.add_typer(ca.staff_app, name="staff")
 app.add_typer(wechat.app, name="wechat")

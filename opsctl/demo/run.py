@@ -17,6 +17,7 @@ from clinical_core.domain.errors import Conflict
 from clinical_core.domain.identity import id_card_check_digit
 from clinical_core.domain.time import SHANGHAI, FixedClock
 from clinical_core.persistence import models as m
+from clinical_core.persistence.his import HisResultRow
 from clinical_core.services import accounts, patients
 from opsctl.demo.consultations import step_consultations
 from opsctl.demo.content import step_content_calendar, step_lecture_engagement, step_lectures, step_short_video
@@ -101,6 +102,7 @@ def step_totals(ctx: DemoContext) -> None:
     with ctx.container.uow() as u:
         for label, model in (("科室", m.DepartmentRow), ("医务及职能人员", m.StaffRow), ("药品目录", m.DrugRow),
                              ("患者", m.PatientRow), ("公众号关注者", m.FollowerRow), ("线下就诊记录（HIS）", m.HisVisitRow),
+                             ("检验检查报告（HIS）", HisResultRow),
                              ("账号", m.AccountRow), ("审计日志", m.AuditRow)):
             ctx.add(label, u.session.scalar(select(func.count()).select_from(model)), "")
 

@@ -27,13 +27,19 @@ from clinical_core.domain.identity import id_card_check_digit
 from clinical_core.domain.time import SHANGHAI
 from clinical_core.persistence import models as m
 from clinical_core.persistence.base import Base
-from clinical_core.persistence.bulk import BulkLoader, PreparedRows, RowPreparer, sqlite_foreign_keys_off
+from clinical_core.persistence.bulk import (
+    BulkLoader,
+    PreparedRows,
+    RowPreparer,
+    sqlite_foreign_keys_off,
+)
+from clinical_core.persistence.his import HisResultRow
 from clinical_core.ports.vault import Vault
 from opsctl.demo.data import departments as dept_data
 from opsctl.demo.data import diagnoses as dx_data
 from opsctl.demo.data import drugs as drug_data
+from opsctl.demo.data import lab_results, shenzhen
 from opsctl.demo.data import names as name_data
-from opsctl.demo.data import shenzhen
 from opsctl.demo.data import titles as title_data
 
 Row = dict[str, Any]
@@ -297,6 +303,8 @@ class Generator:
         adult_born = plan.until - timedelta(days=18 * 365)
         year = f"{plan.until:%Y}"
         visits: list[Row] = []
+        reports: list[Row] = []  # lab and exam reports, from their own stream (visits stay as they were)
+        report_rng, report_id = self.stream("his_results"), 1
         n = 0
         for pid, born in enumerate(self.birth_dates(), start=1):
             pool = children if born > adult_born else chronic
@@ -314,10 +322,19 @@ class Generator:
                     "diagnoses": choices[0] if len(choices) == 1 or rnd() >= 0.35
                     else choices[1 + int(rnd() * (len(choices) - 1))],
                 })
+                visit = visits[-1]
+                made = lab_results.reports_for(report_rng, first_id=report_id, visit_id=n, patient_id=pid,
+                                               visit_no=visit["visit_no"],
+                                               icd10s=[d["icd10"] for d in visit["diagnoses"]],
+                                               visited_at=visit["visited_at"])
+                reports.extend(made)
+                report_id += len(made)
             if len(visits) >= CHUNK:
                 yield m.HisVisitRow.__table__, visits
-                visits = []
+                yield HisResultRow.__table__, reports
+                visits, reports = [], []
         yield m.HisVisitRow.__table__, visits
+        yield HisResultRow.__table__, reports
 
     def prospect_followers(self) -> Iterator[Batch]:
         """Followers who have not (yet) registered as patients, mostly won during the window."""

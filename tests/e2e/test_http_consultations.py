@@ -166,6 +166,7 @@ MATRIX: list[tuple[str, str, str, Callable[[World, str], str], Any, set[str]]] =
     ("close", "POST", "replied", lambda w, o: f"{C}/{o}/close", {}, {"owner", "doctor"}),
     ("review", "POST", "closed", lambda w, o: f"{C}/{o}/review", {"json": {"rating": 5}}, {"owner"}),
     ("health_record", "GET", "claimed", lambda w, o: f"{C}/{o}/health-record", {}, {"owner", "doctor"}),
+    ("my_health_record", "GET", "-", lambda w, o: "/api/v1/me/health-record", {}, {"owner", "other_patient"}),
     ("masked_call", "POST", "claimed", lambda w, o: f"{C}/{o}/masked-call", {}, {"doctor"}),
     ("refund", "POST", "waiting", lambda w, o: f"{C}/{o}/refunds", {"json": {"reason": "投诉"}}, {"admin"}),
     ("refunds", "GET", "-", lambda w, o: "/api/v1/consult-refunds", {}, {"admin"}),
@@ -182,6 +183,8 @@ MATRIX: list[tuple[str, str, str, Callable[[World, str], str], Any, set[str]]] =
     ("rx_void", "POST", "rx_pending", lambda w, o: f"{P}/{o}/void", {"json": {"reason": "改线下"}},
      {"doctor", "admin"}),
     ("rx_stores", "GET", "-", lambda w, o: "/api/v1/dispensing-stores", {}, ALL),
+    ("rx_print", "GET", "rx_approved", lambda w, o: f"{P}/{o}/pdf", {}, {"owner", "doctor", "admin", "pharmacist"}),
+    ("rx_verify_qr", "POST", "-", lambda w, o: f"{P}/verify-qr", {"json": {"qr": "RX1.e30"}}, {"admin", "pharmacist"}),
     ("rx_pay", "POST", "rx_approved", lambda w, o: f"{P}/{o}/payment", {}, {"owner"}),
     ("rx_store", "PUT", "rx_approved", lambda w, o: f"{P}/{o}/store", {"json": {"store_code": "PH-01"}},
      {"owner", "admin"}),
@@ -293,3 +296,19 @@ def test_prescription_circulation_over_http(world: World) -> None:
                                                                        "tracking_no": "SF1234567890"}).json()
     assert shipped["tracking_no"] == "SF1234567890"
     assert w.call("owner", "POST", f"{P}/{rx_id}/deliver").json()["status"] == "delivered"
+
+
+def test_print_a_prescription_over_http(world: World) -> None:
+    """The PDF for the owner; its QR code (as the store scans it) checked by a pharmacist."""
+    from clinical_core.services import rx_print
+
+    w = world
+    rx_id = w.order("rx_approved")
+    pdf = w.call("owner", "GET", f"{P}/{rx_id}/pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+    qr = rx_print.printout(w.c.uow(), ADMIN, w.c.signer, rx_id).qr_text
+    check = w.call("pharmacist", "POST", f"{P}/verify-qr", json={"qr": qr})
+    assert check.status_code == 200 and check.json()["usable"] is True
+    assert w.call("pharmacist", "POST", f"{P}/verify-qr", json={"qr": "not a prescription"}).status_code == 422
+    assert w.call("owner", "GET", f"{P}/{w.order('rx_pending')}/pdf").status_code == 409

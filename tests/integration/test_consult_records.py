@@ -114,3 +114,41 @@ def test_masked_call_needs_an_open_consultation(container: Container, clinic: Cl
     consultation.close_consultation(container.uow(), clinic.patient, order)
     with pytest.raises(Conflict):
         consult_records.start_masked_call(container.uow(), clinic.doctor_c, SandboxPrivacyNumbers(clock), order)
+
+
+def test_lab_and_exam_reports_come_with_the_record_and_are_audited(container: Container, clinic: Clinic,
+                                                                   clock: FixedClock) -> None:
+    from clinical_core.persistence.his import HisResultRow
+
+    _seed_visits(container, clinic)
+    with container.uow() as uow:
+        pid = uow.session.scalar(select(PatientRow.id).where(PatientRow.public_id == clinic.patient.patient_id))
+        visit = uow.session.scalar(select(HisVisitRow.id).where(HisVisitRow.visit_no == "MZ202600000001"))
+        uow.session.add_all([
+            HisResultRow(report_no="JY1", visit_id=visit, patient_id=pid, kind="lab", name="血脂四项",
+                         reported_at=datetime(2026, 10, 20, 5, tzinfo=UTC), findings=None, conclusion=None,
+                         items=[{"code": "TC", "name": "总胆固醇", "value": "6.10", "unit": "mmol/L",
+                                 "range": "2.8–5.2", "flag": "H"}]),
+            HisResultRow(report_no="JC1", visit_id=visit, patient_id=pid, kind="exam", name="心电图",
+                         reported_at=datetime(2026, 10, 20, 3, tzinfo=UTC), items=[],
+                         findings="窦性心律。", conclusion="正常心电图")])
+        uow.commit()
+    order = _claimed_order(container, clinic, clock, clinic.doctor_a)
+    his = FakeHis(container.engine)
+    record = consult_records.health_record(container.uow(), clinic.doctor_a, his, order)
+    assert [(r.report_no, r.visit_no, r.kind) for r in record.results] == [
+        ("JY1", "MZ202600000001", "lab"), ("JC1", "MZ202600000001", "exam")]
+    assert record.results[0].abnormal and record.results[0].items[0].reference_range == "2.8–5.2"
+    assert record.results[1].conclusion == "正常心电图" and not record.results[1].abnormal
+    own = consult_records.my_health_record(container.uow(), clinic.patient, his)
+    assert own.results == record.results and len(own.visits) == 2
+    assert consult_records.my_health_record(container.uow(), clinic.other_patient, his).results == ()
+    for outsider in (clinic.doctor_a, OPS):
+        with pytest.raises(Forbidden):
+            consult_records.my_health_record(container.uow(), outsider, his)
+    with container.uow() as uow:
+        reads = [(a.actor, a.entity_id, a.details.get("reports")) for a in uow.session.scalars(
+            select(AuditRow).where(AuditRow.action == "health_record.read").order_by(AuditRow.id))]
+    assert reads == [(clinic.doctor_a.actor, clinic.patient.patient_id, ["JY1", "JC1"]),
+                     (clinic.patient.actor, clinic.patient.patient_id, ["JY1", "JC1"]),
+                     (clinic.other_patient.actor, clinic.other_patient.patient_id, [])]

@@ -116,7 +116,7 @@ def orders(
 
 @refunds_app.command("list")
 def refunds_list(
-    status: Annotated[str | None, typer.Option(help="pending 或 succeeded")] = None,
+    status: Annotated[str | None, typer.Option(help="pending、processing 或 succeeded")] = None,
     fmt: FormatOpt = Format.table,
     as_json: JsonOpt = False,
 ) -> None:

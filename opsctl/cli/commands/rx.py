@@ -8,22 +8,30 @@ from typing import Annotated
 import typer
 
 from clinical_core.adapters.drug_excel import read_catalogue
+from clinical_core.domain.access import Principal
 from clinical_core.domain.drug_catalogue import CatalogueRejected
-from clinical_core.domain.prescription import RxStatus
+from clinical_core.domain.prescription import RenewalStatus, RxStatus
 from clinical_core.domain.prescription_rules import RULES
+from clinical_core.domain.staff import Role
 from clinical_core.services import (
+    accounts,
     drug_catalogue,
     prescriptions,
     rx_circulation,
+    rx_print,
+    rx_renewals,
     signatures,
 )
-from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, render
+from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, emit_json, render
 from opsctl.cli.state import container, operator
 
 app = typer.Typer(help="处方：规则、药品目录、药房与流转（调配、发货）。\n\n示例：opsctl rx rules --json",
                   no_args_is_help=True)
 catalogue_app = typer.Typer(help="药品目录。\n\n示例：opsctl rx catalogue import 药品目录.xlsx", no_args_is_help=True)
 app.add_typer(catalogue_app, name="catalogue")
+renewals_app = typer.Typer(help="快速续方申请：查看、由原开方医生续方或拒绝。\n\n示例：opsctl rx renewals list --status requested",
+                           no_args_is_help=True)
+app.add_typer(renewals_app, name="renewals")
 stores_app = typer.Typer(help="调配药房（院内药房或签约药店）。\n\n示例：opsctl rx stores list", no_args_is_help=True)
 app.add_typer(stores_app, name="stores")
 
@@ -110,6 +118,130 @@ def verify(
     current = max((x.version for x in checks), default=0)
     if not checks or not all(x.valid for x in checks if x.version == current):
         raise typer.Exit(6)
+
+
+@app.command("print")
+def print_(
+    rx_id: Annotated[str, typer.Argument(help="处方编号（rx_...）")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="输出 PDF 文件", dir_okay=False)],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """打印处方笺 PDF：两位签名人（医师、审核药师）、药品、诊断与供药房离线核验的二维码；患者姓名脱敏。
+
+    只有药师审核通过、且两个签名都核验有效的处方才能打印。
+
+    示例：opsctl rx print rx_0123 --out 处方.pdf
+    """
+    from clinical_core.adapters.rx_pdf import render_pdf
+
+    c = container()
+    printout = rx_print.printout(c.uow(), operator(), c.signer, rx_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(render_pdf(printout))
+    render([{"prescription_id": printout.prescription_id, "version": printout.version, "file": str(out),
+             "signers": "、".join(f"{s.role_label}{s.name}" for s in printout.signers),
+             "canonical_sha256": printout.canonical_sha256}],
+           [("prescription_id", "处方"), ("version", "版本"), ("signers", "签名人"), ("file", "文件"),
+            ("canonical_sha256", "处方摘要")], choose(fmt, as_json), title="处方已打印")
+
+
+@app.command("verify-qr")
+def verify_qr(
+    qr: Annotated[str, typer.Argument(help="扫码得到的文本（RX1. 开头）")],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """核验打印处方上的二维码：两个签名是否有效、处方打印后是否被修改、能否调配（不可用时退出码 6）。
+
+    示例：opsctl rx verify-qr RX1.eyJo... --json
+    """
+    c = container()
+    check = rx_print.verify_qr(c.uow(), operator(), c.signer, qr)
+    if choose(fmt, as_json) is Format.json:
+        emit_json(check)
+    else:
+        render(list(check.signatures), [("role", "签名方"), ("name", "姓名"), ("serial", "证书序列号"),
+                                        ("signed_at", "签名时间"), ("valid", "有效"), ("detail", "说明")],
+               choose(fmt, as_json), title=f"处方 {check.prescription_id} 第 {check.version} 版：状态「{check.status_label}」，"
+                                           f"{'可以调配' if check.usable else '不可调配'}")
+        for problem in check.problems:
+            typer.echo(f"问题：{problem}", err=True)
+    if not check.usable:
+        raise typer.Exit(6)
+
+
+RENEWAL_COLUMNS = [("public_id", "申请"), ("status", "状态代码"), ("status_label", "状态"),
+                   ("source_prescription_id", "原处方"), ("doctor_name", "原开方医生"), ("diagnoses", "诊断"),
+                   ("drugs", "药品"), ("duplicates", "重复用药"), ("decline_reason", "拒绝原因"),
+                   ("new_prescription_id", "新处方"), ("requested_at", "申请时间"), ("decided_at", "处理时间")]
+
+
+def _renewal_row(view: rx_renewals.RenewalView) -> dict[str, object]:
+    return {**_plain(view), "duplicates": "；".join(f"{d.generic_name}（{'、'.join(d.prescription_ids)}）"
+                                                   for d in view.duplicates)}
+
+
+@renewals_app.command("list")
+def renewals_list(
+    status: Annotated[RenewalStatus | None, typer.Option(help="requested、approved 或 declined")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="最多显示条数")] = 50,
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """列出续方申请（最新在前），含与患者其他在用处方的重复用药提示。
+
+    示例：opsctl rx renewals list --status requested --json
+    """
+    rows = rx_renewals.list_renewals(container().uow(), operator(), status=status, limit=limit)
+    render([_renewal_row(r) for r in rows], RENEWAL_COLUMNS, choose(fmt, as_json), title="续方申请")
+
+
+def _as_doctor(username: str) -> Principal:
+    """The prescriber deciding at the hospital's console: their own account, key and signature."""
+    from clinical_core.domain.errors import InvalidInput, NotFound
+
+    accounts_ = [a for a in accounts.list_accounts(container().uow(), operator(), Role.DOCTOR) if a.username == username]
+    if not accounts_:
+        raise NotFound(f"未找到医生账号 {username}")
+    account = accounts_[0]
+    if not account.active or account.staff_id is None:
+        raise InvalidInput("该医生账号已停用或未关联员工", field="doctor")
+    return Principal(account.public_id, account.username, Role.DOCTOR, staff_id=account.staff_id)
+
+
+@renewals_app.command("approve")
+def renewals_approve(
+    renewal_id: Annotated[str, typer.Argument(help="续方申请编号（rnw_...）")],
+    doctor: Annotated[str, typer.Option(help="原开方医生的账号（用其证书签名）")],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """续方：原开方医生在院内终端确认，生成重新签名的新处方（全部规则校验，进入审方队列）。
+
+    示例：opsctl rx renewals approve rnw_0123 --doctor dr.li --json
+    """
+    c = container()
+    view = rx_renewals.decide_renewal(c.uow(), _as_doctor(doctor), c.his, c.signer, renewal_id, approve=True)
+    render([_renewal_row(view)], RENEWAL_COLUMNS, choose(fmt, as_json), title="已续方（新处方待药师审核）")
+
+
+@renewals_app.command("decline")
+def renewals_decline(
+    renewal_id: Annotated[str, typer.Argument(help="续方申请编号（rnw_...）")],
+    doctor: Annotated[str, typer.Option(help="原开方医生的账号")],
+    reason: Annotated[str, typer.Option(help="拒绝原因（患者可见），如「请先预约复诊」")],
+    fmt: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """拒绝续方并说明原因（原开方医生）。
+
+    示例：opsctl rx renewals decline rnw_0123 --doctor dr.li --reason 请先预约复诊
+    """
+    c = container()
+    view = rx_renewals.decide_renewal(c.uow(), _as_doctor(doctor), c.his, c.signer, renewal_id, approve=False,
+                                      reason=reason)
+    render([_renewal_row(view)], RENEWAL_COLUMNS, choose(fmt, as_json), title="已拒绝续方")
 
 
 STORE_COLUMNS = [("code", "编码"), ("name", "名称"), ("address", "地址"), ("phone", "电话"),
