@@ -43,6 +43,7 @@ class SearchSettings(BaseModel):
     embedding_model: str = "multilingual-e5-small"  # built offline by `make` into the data directory
     bm25_weight: float = Field(default=0.2, ge=0)  # RRF weights; see docs/BENCHMARKS.md for the sweep
     dense_weight: float = Field(default=1.0, ge=0)
+    rrf_k: int = Field(default=10, ge=1)  # reciprocal-rank constant: score = w / (rrf_k + rank)
 
 
 class Settings(BaseSettings):
