@@ -72,7 +72,7 @@ class Container:
     @cached_property
     def embedder(self) -> Embedder:
         """The dense model; nothing is loaded until the first encode."""
-        return Embedder(self.settings.search.embedding_model)
+        return Embedder(self.settings.search.embedding_model, quantize_queries=self.settings.search.quantize_queries)
 
     @cached_property
     def kb_index(self) -> HybridIndex:

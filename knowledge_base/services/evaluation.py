@@ -91,18 +91,28 @@ def from_pairs(rs: RetrievalSet) -> BeirSet:
 def collect_rankings(data: BeirSet, embedder: Embedder, progress: Callable[[int], None] | None = None,
                      workdir: Path | None = None) -> list[QueryRun]:
     """Index the corpus in a temporary store and rank every query with both retrievers (the costly part)."""
+    return collect_rankings_multi(data, embedder, {"": embedder}, progress, workdir)[""]
+
+
+def collect_rankings_multi(data: BeirSet, embedder: Embedder, query_embedders: dict[str, Embedder],
+                           progress: Callable[[int], None] | None = None,
+                           workdir: Path | None = None) -> dict[str, list[QueryRun]]:
+    """One index (passages encoded by ``embedder``), queries encoded by each of ``query_embedders``."""
+    out: dict[str, list[QueryRun]] = {}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         index = HybridIndex(Path(tmp) / "index", embedder)
         items = [IndexItem(d, t, tokenize(t)) for d, t in data.corpus.items()]
         index.sync(items, progress)
         qids = list(data.queries)
-        vectors = embedder.encode_queries([data.queries[q] for q in qids]) if qids else []
-        runs = []
-        for qid, vector in zip(qids, vectors, strict=True):
-            text = data.queries[qid]
-            r = rankings(index, text, tokenize(text), DEPTH, vector=vector)
-            runs.append(QueryRun(qid, r.bm25, r.dense))
-    return runs
+        tokens = {q: tokenize(data.queries[q]) for q in qids}
+        for name, qe in query_embedders.items():
+            vectors = qe.encode_queries([data.queries[q] for q in qids]) if qids else []
+            runs = []
+            for qid, vector in zip(qids, vectors, strict=True):
+                r = rankings(index, data.queries[qid], tokens[qid], DEPTH, vector=vector)
+                runs.append(QueryRun(qid, r.bm25, r.dense))
+            out[name] = runs
+    return out
 
 
 def score(data: BeirSet, runs: list[QueryRun], weights: dict[str, float], k: int = RRF_K) -> dict[str, Any]:

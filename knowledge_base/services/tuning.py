@@ -31,7 +31,14 @@ from typing import Any
 
 from clinical_core.domain.errors import Conflict, InvalidInput
 from knowledge_base.adapters.embedder import Embedder, model_cache_dir, resolve_model
-from knowledge_base.domain.pairs import Pair, parse_pairs, retrieval_set, split_held_out, training_triples
+from knowledge_base.domain.pairs import (
+    Pair,
+    parse_pairs,
+    retrieval_set,
+    split_held_out,
+    training_triples,
+)
+from knowledge_base.domain.ranking import DEFAULT_WEIGHTS, RRF_K
 from knowledge_base.services.evaluation import evaluate, from_pairs
 
 TUNE_MANIFEST = "opsctl-tune.json"
@@ -48,8 +55,8 @@ class TuneOptions:
     batch_size: int = 32
     learning_rate: float = 2e-5
     freeze_embeddings: bool = True
-    weights: dict[str, float] = field(default_factory=lambda: {"bm25": 0.2, "dense": 1.0})
-    rrf_k: int = 10
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    rrf_k: int = RRF_K
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +123,9 @@ def _train(base_path: Path, rows: list[dict[str, str]], options: TuneOptions, wo
         SentenceTransformerTrainingArguments,
     )
     from sentence_transformers.base.sampler import BatchSamplers
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import (
+        MultipleNegativesRankingLoss,
+    )
     from transformers import TrainerCallback
 
     model = SentenceTransformer(str(base_path), device="cpu", local_files_only=True)
