@@ -83,9 +83,20 @@ class HybridIndex:
 
     def bm25_scores(self, tokens: Sequence[str]) -> Any:
         self._load()
+        n = len(self._keys or [])
         if not self._keys or not tokens:
-            return np.zeros(len(self._keys or []), dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(list(tokens)), dtype=np.float32)
+            return np.zeros(n, dtype=np.float32)
+        # bm25s keeps each term's precomputed per-document scores (CSC: indptr/indices/data); its own
+        # get_scores adds them with np.add.at, slow for common terms. One bincount over the query's
+        # posting lists gives the same sums (a repeated query term counts twice, as in bm25s).
+        ids = self._bm25.get_tokens_ids(list(tokens))
+        if not ids:
+            return np.zeros(n, dtype=np.float32)
+        sc = self._bm25.scores
+        indptr, indices, data = sc["indptr"], sc["indices"], sc["data"]
+        rows = np.concatenate([indices[indptr[i]:indptr[i + 1]] for i in ids])
+        weights = np.concatenate([data[indptr[i]:indptr[i + 1]] for i in ids])
+        return np.bincount(rows, weights=weights, minlength=n).astype(np.float32)
 
     def dense_scores(self, query: str | None = None, vector: Any = None) -> Any:
         self._load()

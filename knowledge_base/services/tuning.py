@@ -17,11 +17,13 @@ research only (CBLUE's licence) and must not become a product default.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import random
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -143,14 +145,19 @@ def _train(base_path: Path, rows: list[dict[str, str]], options: TuneOptions, wo
 
     args = SentenceTransformerTrainingArguments(
         output_dir=str(workdir / "trainer"), num_train_epochs=options.epochs,
-        per_device_train_batch_size=options.batch_size, learning_rate=options.learning_rate, warmup_ratio=0.1,
+        per_device_train_batch_size=options.batch_size, learning_rate=options.learning_rate, warmup_steps=0.1,
         batch_sampler=BatchSamplers.NO_DUPLICATES, prompts={"anchor": q, "positive": p, "negative": p},
         save_strategy="no", report_to=[], logging_strategy="no", seed=options.seed, use_cpu=True,
         dataloader_num_workers=0, disable_tqdm=True,
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                                          loss=MultipleNegativesRankingLoss(model), callbacks=[_Progress()])
-    trainer.train()
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)  # it prints the training summary on stdout (a CLI's --json output)
+    trainer.remove_callback(ProgressCallback)
+    with contextlib.redirect_stdout(sys.stderr):
+        trainer.train()
     return model, int(trainer.state.global_step)
 
 

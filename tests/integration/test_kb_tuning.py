@@ -96,3 +96,33 @@ def test_tune_never_overwrites_the_base_or_an_existing_model(cache: Path) -> Non
 def test_pairs_without_a_held_out_positive_are_refused(cache: Path) -> None:
     with pytest.raises(InvalidInput):
         tuning.tune_model([Pair("甲", "乙", 0), Pair("丙", "丁", 0)], "tiny", "x", tuning.TuneOptions(held_out=0.5))
+
+
+def test_cli_tune_from_csv_then_list_and_select(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from opsctl.cli.main import app
+
+    for name in ("OPSCTL_CONFIG", "OPSCTL_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPSCTL_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("OPSCTL_SEARCH__EMBEDDING_MODEL", "tiny")
+    monkeypatch.chdir(tmp_path)
+    pairs = tmp_path / "faq_pairs.csv"
+    pairs.write_text("text1,text2,label\n" + "".join(f"{p.text1},{p.text2},{p.label}\n" for p in _pairs()),
+                     encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["kb", "model", "tune", "--pairs", str(pairs), "--held-out", "0.3", "--seed", "3",
+                                 "--batch-size", "4", "--json"], prog_name="opsctl")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["model"] == "tiny-tuned-faq_pairs" and report["base_model"] == "tiny"
+    assert report["before"]["dense"]["ndcg@10"] >= 0 and report["held_out_queries"] > 0
+    again = runner.invoke(app, ["kb", "model", "tune", "--pairs", str(pairs), "--json"], prog_name="opsctl")
+    assert again.exit_code != 0 and "已存在" in again.stderr  # no silent overwrite
+
+    monkeypatch.setenv("OPSCTL_SEARCH__EMBEDDING_MODEL", "tiny-tuned-faq_pairs")
+    listed = json.loads(runner.invoke(app, ["kb", "model", "list", "--json"], prog_name="opsctl").stdout)
+    assert {m["name"]: m["in_use"] for m in listed} == {"tiny": False, "tiny-tuned-faq_pairs": True}
+    help_text = runner.invoke(app, ["kb", "model", "tune", "--help"], prog_name="opsctl").stdout
+    assert "仅限科研" in help_text or "只能用于研究" in help_text

@@ -41,3 +41,16 @@ def test_float16_scan_matches_float32(tmp_path: Path) -> None:
     index.sync([IndexItem("p5", "passage 5", ["t5"]), IndexItem("p7", "passage 7", ["t7"])])
     assert index.keys == ["p5", "p7"]
     assert np.allclose(np.load(tmp_path / "idx" / "vectors.npy"), vectors[[5, 7]])
+
+
+def test_bm25_scores_equal_bm25s_own_scoring(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    vocab = [f"词{i}" for i in range(40)]
+    docs = [[vocab[j] for j in rng.zipf(1.5, size=12) % 40] for _ in range(500)]
+    vectors = np.eye(500, 8, dtype=np.float32) + 0.01
+    index = HybridIndex(tmp_path / "idx", _FixedEmbedder(vectors))  # type: ignore[arg-type]
+    index.sync([IndexItem(f"p{i}", f"passage {i}", d) for i, d in enumerate(docs)])
+    for query in (["词0"], ["词1", "词7", "词1"], ["词39", "不在词表"], ["不在词表"]):
+        ours = index.bm25_scores(query)
+        theirs = np.asarray(index._bm25.get_scores(query), dtype=np.float32)
+        assert np.allclose(ours, theirs, rtol=1e-5, atol=1e-6) and ours.shape == (500,)
