@@ -53,6 +53,7 @@ class TuneOptions:
     seed: int = 6
     max_pairs: int | None = None  # subsample of the tuning triples (CPU time)
     max_eval_queries: int | None = None  # subsample of the held-out queries (CPU time)
+    max_eval_corpus: int | None = None  # subsample of the held-out corpus: paired texts kept, random fill
     epochs: int = 1
     batch_size: int = 32
     learning_rate: float = 2e-5
@@ -176,9 +177,17 @@ def tune_model(pairs: Sequence[Pair], base_model: str, out_name: str, options: T
         raise InvalidInput("留出部分没有正例问题对，无法比较调优前后：请提供更多问题对", field="pairs")
     held_set = from_pairs(rs)
     if options.max_eval_queries and len(held_set.queries) > options.max_eval_queries:
-        keep = _sample(sorted(held_set.queries), options.max_eval_queries, options.seed)
-        held_set = type(held_set)(held_set.corpus, {q: held_set.queries[q] for q in sorted(keep)},
-                                  {q: held_set.qrels[q] for q in sorted(keep)})
+        keep = sorted(_sample(sorted(held_set.queries), options.max_eval_queries, options.seed))
+        held_set = type(held_set)(held_set.corpus, {q: held_set.queries[q] for q in keep},
+                                  {q: held_set.qrels[q] for q in keep})
+    if options.max_eval_corpus and len(held_set.corpus) > options.max_eval_corpus:
+        # keep every text paired (any label: hard negatives too) with a kept query, fill at random
+        kept_queries = set(held_set.queries.values())
+        paired = {p.text2 for p in held if p.text1 in kept_queries}
+        ids = [i for i, t in held_set.corpus.items() if t in paired]
+        rest = [i for i in sorted(held_set.corpus) if held_set.corpus[i] not in paired]
+        ids += _sample(rest, max(0, options.max_eval_corpus - len(ids)), options.seed)
+        held_set = type(held_set)({i: held_set.corpus[i] for i in ids}, held_set.queries, held_set.qrels)
     rows, hard = _training_rows(tune, options)
 
     def step(label: str) -> Callable[[int], None] | None:

@@ -54,3 +54,16 @@ def test_bm25_scores_equal_bm25s_own_scoring(tmp_path: Path) -> None:
         ours = index.bm25_scores(query)
         theirs = np.asarray(index._bm25.get_scores(query), dtype=np.float32)
         assert np.allclose(ours, theirs, rtol=1e-5, atol=1e-6) and ours.shape == (500,)
+
+
+def test_query_quantisation_and_fusion_follow_the_settings(monkeypatch) -> None:
+    from opsctl.config import load_settings
+    from opsctl.wiring import Container
+
+    monkeypatch.delenv("OPSCTL_CONFIG", raising=False)
+    default = Container(load_settings())
+    assert default.embedder.quantize_queries and not default.embedder.quantize  # index fp32, queries int8
+    monkeypatch.setenv("OPSCTL_SEARCH__QUANTIZE_QUERIES", "false")
+    monkeypatch.setenv("OPSCTL_SEARCH__RRF_K", "60")
+    off = Container(load_settings())
+    assert not off.embedder.quantize_queries and off.settings.search.rrf_k == 60

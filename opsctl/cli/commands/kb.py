@@ -165,6 +165,7 @@ def model_tune(
     held_out: Annotated[float, typer.Option("--held-out", min=0.05, max=0.5, help="按问题组留出用于前后对比的比例")] = 0.2,
     max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=1, help="最多用多少个正例问题对训练（CPU 时间）")] = None,
     max_eval_queries: Annotated[int | None, typer.Option("--max-eval-queries", min=1, help="留出评测最多用多少个查询")] = None,
+    max_eval_corpus: Annotated[int | None, typer.Option("--max-eval-corpus", min=1, help="留出评测的语料上限（保留与查询配对的问题，含困难负例，其余随机补足）")] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, max=10)] = 1,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, max=256)] = 32,
     learning_rate: Annotated[float, typer.Option("--lr")] = 2e-5,
@@ -184,7 +185,7 @@ def model_tune(
     """
     c = container()
     options = tuning.TuneOptions(held_out=held_out, seed=seed, max_pairs=max_pairs, max_eval_queries=max_eval_queries,
-                                 epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                 max_eval_corpus=max_eval_corpus, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                                  freeze_embeddings=not train_embeddings, weights=c.search_weights,
                                  rrf_k=c.settings.search.rrf_k)
     base_model = base or c.settings.search.embedding_model
