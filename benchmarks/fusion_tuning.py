@@ -41,7 +41,6 @@ from knowledge_base.services.evaluation import (  # noqa: E402
     BeirSet,
     collect_rankings,
     collect_rankings_multi,
-    from_pairs,
     load_beir,
     score,
 )
@@ -157,27 +156,35 @@ def tune(args: argparse.Namespace) -> dict:
     return out
 
 
-def dev_sets(eval_dir: Path, train_dir: Path) -> dict[str, BeirSet]:
+def dev_sets(eval_dir: Path, train_dir: Path, max_queries: int | None = None,
+             max_corpus: int | None = None) -> dict[str, BeirSet]:
+    """The dev sets; ``max_queries``/``max_corpus`` subsample QTR and the CHIP held-out part like ``kb eval``."""
     _tune, held = split_held_out(chip_pairs(train_dir))
+    with tempfile.TemporaryDirectory(prefix="fusion-report-") as tmp:
+        rs = retrieval_set(held)
+        chip = load_beir(_write_beir(Path(tmp) / "chip", rs.corpus, rs.queries, rs.qrels), max_queries, max_corpus)
     return {
         "kuake_qqr_dev_q2q": load_beir(eval_dir / "kuake_qqr_dev_q2q"),
-        "kuake_qtr_dev_q2title": load_beir(eval_dir / "kuake_qtr_dev_q2title"),
-        "chip_sts_heldout": from_pairs(retrieval_set(held)),
+        "kuake_qtr_dev_q2title": load_beir(eval_dir / "kuake_qtr_dev_q2title", max_queries, max_corpus),
+        "chip_sts_heldout": chip,
     }
 
 
 def report(args: argparse.Namespace) -> dict:
     """fp32; with --int8 also int8 queries on the fp32 index (the product's query path) and all-int8."""
-    out: dict = {"phase": "report", "model": args.model, "k": args.k, "bm25_weight": args.bm25_weight, "sets": {}}
+    out: dict = {"phase": "report", "model": args.model, "k": args.k, "bm25_weight": args.bm25_weight,
+                 "max_queries": args.max_queries, "max_corpus": args.max_corpus, "sets": {}}
     weights = {"bm25": args.bm25_weight, "dense": 1.0}
     fp32 = Embedder(args.model)
     query_variants = {"fp32": fp32}
     if args.int8:
         query_variants["int8_queries"] = Embedder(args.model, quantize_queries=True)
-    sets = dev_sets(args.eval_dir, args.train_dir)
+    sets = dev_sets(args.eval_dir, args.train_dir, args.max_queries, args.max_corpus)
     for name, data in sets.items():
+        if args.sets and name not in args.sets:
+            continue
         t0 = time.perf_counter()
-        variants = collect_rankings_multi(data, fp32, query_variants)
+        variants = collect_rankings_multi(data, fp32, query_variants, exact_scan=True)
         if args.int8_all:  # passages int8 too: costs a second encoding of every corpus
             variants["int8_all"] = collect_rankings(data, Embedder(args.model, quantize=True))
         for variant, runs in variants.items():
@@ -205,6 +212,9 @@ def main() -> None:
     ap.add_argument("--qqr-queries", type=int, default=150)
     ap.add_argument("--chip-queries", type=int, default=1000)
     ap.add_argument("--chip-corpus", type=int, default=4000)
+    ap.add_argument("--sets", nargs="*", default=[], help="report: only these dev sets")
+    ap.add_argument("--max-queries", type=int, default=None, help="report: subsample QTR and CHIP held-out queries")
+    ap.add_argument("--max-corpus", type=int, default=None, help="report: ... and their corpus (judged + random fill)")
     ap.add_argument("--k", type=int, default=None)
     ap.add_argument("--bm25-weight", type=float, default=None)
     ap.add_argument("--compare", nargs="*", default=[], help="report: extra 'k,w' settings scored on the same run")

@@ -19,7 +19,7 @@ from typing import Any
 
 from clinical_core.domain.errors import InvalidInput
 from knowledge_base.adapters.embedder import Embedder
-from knowledge_base.adapters.index import HybridIndex, IndexItem, rankings
+from knowledge_base.adapters.index import HybridIndex, IndexItem, rankings, top_k
 from knowledge_base.adapters.tokens import tokenize
 from knowledge_base.domain.pairs import RetrievalSet
 from knowledge_base.domain.ranking import RRF_K, mrr_at_k, ndcg_at_k, recall_at_k, weighted_rrf
@@ -95,9 +95,16 @@ def collect_rankings(data: BeirSet, embedder: Embedder, progress: Callable[[int]
 
 
 def collect_rankings_multi(data: BeirSet, embedder: Embedder, query_embedders: dict[str, Embedder],
-                           progress: Callable[[int], None] | None = None,
-                           workdir: Path | None = None) -> dict[str, list[QueryRun]]:
-    """One index (passages encoded by ``embedder``), queries encoded by each of ``query_embedders``."""
+                           progress: Callable[[int], None] | None = None, workdir: Path | None = None,
+                           exact_scan: bool = False) -> dict[str, list[QueryRun]]:
+    """One index (passages encoded by ``embedder``), queries encoded by each of ``query_embedders``.
+
+    ``exact_scan``: also rank the first query embedder's vectors by a float32 scan (the index
+    scans float16), as ``<name>_float32_scan``, to measure what float16 costs in quality.
+    """
+    import numpy as np
+
+    exact_scan_of: str | None = None
     out: dict[str, list[QueryRun]] = {}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         index = HybridIndex(Path(tmp) / "index", embedder)
@@ -105,13 +112,20 @@ def collect_rankings_multi(data: BeirSet, embedder: Embedder, query_embedders: d
         index.sync(items, progress)
         qids = list(data.queries)
         tokens = {q: tokenize(data.queries[q]) for q in qids}
+        exact: list[QueryRun] = []
         for name, qe in query_embedders.items():
             vectors = qe.encode_queries([data.queries[q] for q in qids]) if qids else []
             runs = []
             for qid, vector in zip(qids, vectors, strict=True):
                 r = rankings(index, data.queries[qid], tokens[qid], DEPTH, vector=vector)
                 runs.append(QueryRun(qid, r.bm25, r.dense))
+                if exact_scan and not exact_scan_of or name == exact_scan_of:
+                    exact_scan_of = name
+                    rows = top_k(np.asarray(index._vectors) @ vector, DEPTH)  # float32, as before float16 scans
+                    exact.append(QueryRun(qid, r.bm25, [index.keys[i] for i in rows]))
             out[name] = runs
+        if exact:
+            out[f"{exact_scan_of}_float32_scan"] = exact
     return out
 
 

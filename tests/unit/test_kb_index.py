@@ -62,8 +62,8 @@ def test_query_quantisation_and_fusion_follow_the_settings(monkeypatch) -> None:
 
     monkeypatch.delenv("OPSCTL_CONFIG", raising=False)
     default = Container(load_settings())
-    assert default.embedder.quantize_queries and not default.embedder.quantize  # index fp32, queries int8
-    monkeypatch.setenv("OPSCTL_SEARCH__QUANTIZE_QUERIES", "false")
+    assert not default.embedder.quantize_queries and not default.embedder.quantize  # int8 lost quality: off
+    monkeypatch.setenv("OPSCTL_SEARCH__QUANTIZE_QUERIES", "true")
     monkeypatch.setenv("OPSCTL_SEARCH__RRF_K", "60")
     off = Container(load_settings())
-    assert not off.embedder.quantize_queries and off.settings.search.rrf_k == 60
+    assert off.embedder.quantize_queries and not off.embedder.quantize and off.settings.search.rrf_k == 60
