@@ -42,12 +42,13 @@ class SyncReport:
 
 
 class HybridIndex:
-    def __init__(self, directory: Path, embedder: Embedder) -> None:
+    def __init__(self, directory: Path, embedder: Embedder, *, scan_float16: bool = False) -> None:
         self.directory = directory
         self.embedder = embedder
+        self.scan_float16 = scan_float16
         self._keys: list[str] | None = None
-        self._vectors: Any = None  # float32, memory-mapped from vectors.npy (read by sync)
-        self._matrix: Any = None  # the same vectors as a float16 torch tensor (what queries scan)
+        self._vectors: Any = None  # float32 from vectors.npy (scanned, and read by sync)
+        self._matrix: Any = None  # with scan_float16: the same vectors as a float16 torch tensor (scanned instead)
         self._bm25: Any = None
         self._mtime: float | None = None
 
@@ -62,13 +63,16 @@ class HybridIndex:
             self._keys, self._vectors, self._matrix, self._bm25 = [], None, None, None
             return
         import bm25s
-        import torch
 
         self._keys = json.loads((self.directory / "keys.json").read_text())
-        self._vectors = np.load(self.directory / "vectors.npy", mmap_mode="r")
-        # Scanning 100,000 × 384 float32 vectors is memory-bound (~150 MB per query); float16 halves it.
-        # Cosines change by < 1e-4 (rank order only between near-ties): docs/BENCHMARKS.md.
-        self._matrix = torch.from_numpy(np.ascontiguousarray(self._vectors, dtype=np.float16))
+        self._vectors = np.load(self.directory / "vectors.npy")
+        self._matrix = None
+        if self.scan_float16:
+            # Scanning 100,000 × 384 float32 vectors is memory-bound (~150 MB per query); float16 halves
+            # it. Cosines move by < 1e-4, which can swap near-ties (off by default: docs/BENCHMARKS.md).
+            import torch
+
+            self._matrix = torch.from_numpy(self._vectors.astype(np.float16))
         self._bm25 = bm25s.BM25.load(str(self.directory / "bm25")) if self._keys else None
 
     @property
@@ -104,6 +108,8 @@ class HybridIndex:
             return np.zeros(0, dtype=np.float32)
         if vector is None:
             vector = self.embedder.encode_queries([query or ""])[0]
+        if self._matrix is None:
+            return self._vectors @ np.asarray(vector, dtype=np.float32)
         import torch
 
         q = torch.from_numpy(np.asarray(vector, dtype=np.float16))

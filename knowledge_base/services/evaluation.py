@@ -99,15 +99,15 @@ def collect_rankings_multi(data: BeirSet, embedder: Embedder, query_embedders: d
                            exact_scan: bool = False) -> dict[str, list[QueryRun]]:
     """One index (passages encoded by ``embedder``), queries encoded by each of ``query_embedders``.
 
-    ``exact_scan``: also rank the first query embedder's vectors by a float32 scan (the index
-    scans float16), as ``<name>_float32_scan``, to measure what float16 costs in quality.
+    ``exact_scan``: scan float16 (``scan_float16``) and also rank the first query embedder's
+    vectors by a float32 scan, as ``<name>_float32_scan``, to measure what float16 costs.
     """
     import numpy as np
 
     exact_scan_of: str | None = None
     out: dict[str, list[QueryRun]] = {}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        index = HybridIndex(Path(tmp) / "index", embedder)
+        index = HybridIndex(Path(tmp) / "index", embedder, scan_float16=exact_scan)
         items = [IndexItem(d, t, tokenize(t)) for d, t in data.corpus.items()]
         index.sync(items, progress)
         qids = list(data.queries)
@@ -121,7 +121,7 @@ def collect_rankings_multi(data: BeirSet, embedder: Embedder, query_embedders: d
                 runs.append(QueryRun(qid, r.bm25, r.dense))
                 if exact_scan and not exact_scan_of or name == exact_scan_of:
                     exact_scan_of = name
-                    rows = top_k(np.asarray(index._vectors) @ vector, DEPTH)  # float32, as before float16 scans
+                    rows = top_k(np.asarray(index._vectors) @ vector, DEPTH)  # float32 control scan
                     exact.append(QueryRun(qid, r.bm25, [index.keys[i] for i in rows]))
             out[name] = runs
         if exact:

@@ -28,7 +28,8 @@ def test_float16_scan_matches_float32(tmp_path: Path) -> None:
     rng = np.random.default_rng(6)
     vectors = rng.standard_normal((3000, 64)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    index = HybridIndex(tmp_path / "idx", _FixedEmbedder(vectors))  # type: ignore[arg-type]
+    index = HybridIndex(tmp_path / "idx", _FixedEmbedder(vectors), scan_float16=True)  # type: ignore[arg-type]
+    exact_index = HybridIndex(tmp_path / "idx", _FixedEmbedder(vectors))  # type: ignore[arg-type]  # the default
     index.sync([IndexItem(f"p{i}", f"passage {i}", [f"t{i % 50}"]) for i in range(3000)])
     for row in (0, 17, 2999):
         query = vectors[row] + 0.5 * vectors[(row + 1) % 3000]
@@ -37,6 +38,8 @@ def test_float16_scan_matches_float32(tmp_path: Path) -> None:
         got = index.dense_scores(vector=query)
         assert got.dtype == np.float32 and np.abs(got - exact).max() < 1e-3
         assert top_k(got, 2) == top_k(exact, 2)
+        assert np.array_equal(exact_index_scores := exact_index.dense_scores(vector=query), vectors @ query)
+        assert exact_index_scores.dtype == np.float32
     # incremental sync keeps the stored (float32) vectors of passages already embedded
     index.sync([IndexItem("p5", "passage 5", ["t5"]), IndexItem("p7", "passage 7", ["t7"])])
     assert index.keys == ["p5", "p7"]
