@@ -105,15 +105,17 @@ class Container:
     @cached_property
     def embedder(self) -> Embedder:
         """The dense model; nothing is loaded until the first encode."""
-        return Embedder(self.settings.search.embedding_model)
+        return Embedder(self.settings.search.embedding_model, quantize_queries=self.settings.search.quantize_queries)
 
     @cached_property
     def kb_index(self) -> HybridIndex:
-        return HybridIndex(self.settings.data_dir / "kb_index" / "passages", self.embedder)
+        return HybridIndex(self.settings.data_dir / "kb_index" / "passages", self.embedder,
+                           scan_float16=self.settings.search.scan_float16)
 
     @cached_property
     def scripts_index(self) -> HybridIndex:
-        return HybridIndex(self.settings.data_dir / "kb_index" / "scripts", self.embedder)
+        return HybridIndex(self.settings.data_dir / "kb_index" / "scripts", self.embedder,
+                           scan_float16=self.settings.search.scan_float16)
 
     @property
     def search_weights(self) -> dict[str, float]:

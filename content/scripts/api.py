@@ -29,7 +29,7 @@ def search(request: Request, principal: PrincipalDep, uow: UowDep, q: Annotated[
            k: Annotated[int, Query(ge=1, le=50)] = 3) -> list[services.ScriptHit]:
     state = request.app.state
     return services.search(uow, principal, state.scripts_index, q, k=k, channel=channel, specialty=specialty,
-                           weights=state.search_weights)
+                           weights=state.search_weights, rrf_k=state.search_rrf_k)
 
 
 @router.post("/{script_id}/render", response_model=Rendered, summary="填入变量生成话术，可同时记录使用")

@@ -24,7 +24,7 @@ from content.scripts.domain.workflow import Status
 from content.scripts.models import ScriptRow, ScriptUsageRow, ScriptVersionRow
 from knowledge_base.adapters.index import HybridIndex, IndexItem, rankings
 from knowledge_base.adapters.tokens import tokenize
-from knowledge_base.domain.ranking import DEFAULT_WEIGHTS, weighted_rrf
+from knowledge_base.domain.ranking import DEFAULT_WEIGHTS, RRF_K, weighted_rrf
 
 AUTHOR_ROLES = frozenset({Role.ADMIN, Role.OPERATIONS})
 REVIEWER_ROLES = frozenset({Role.DOCTOR, Role.ADMIN})
@@ -313,7 +313,7 @@ def sync_index(uow: UnitOfWork, index: HybridIndex) -> None:
 
 def search(uow: UnitOfWork, principal: Principal, index: HybridIndex, query: str, *, k: int = 5,
            channel: str | None = None, specialty: str | None = None,
-           weights: dict[str, float] | None = None) -> list[ScriptHit]:
+           weights: dict[str, float] | None = None, rrf_k: int = RRF_K) -> list[ScriptHit]:
     """Agents' search: approved scripts only, hybrid BM25 + dense like the knowledge base."""
     ensure_role(principal, STAFF_ROLES)
     if not query.strip():
@@ -332,7 +332,7 @@ def search(uow: UnitOfWork, principal: Principal, index: HybridIndex, query: str
         r = rankings(index, query, tokens, depth=max(50, k * 5), mask=mask)
         hits: list[ScriptHit] = []
         qset = set(tokens)
-        for f in weighted_rrf({"bm25": r.bm25, "dense": r.dense}, weights or DEFAULT_WEIGHTS):
+        for f in weighted_rrf({"bm25": r.bm25, "dense": r.dense}, weights or DEFAULT_WEIGHTS, rrf_k):
             if f.key not in served:
                 continue
             s, v = served[f.key]

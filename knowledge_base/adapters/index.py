@@ -42,11 +42,13 @@ class SyncReport:
 
 
 class HybridIndex:
-    def __init__(self, directory: Path, embedder: Embedder) -> None:
+    def __init__(self, directory: Path, embedder: Embedder, *, scan_float16: bool = False) -> None:
         self.directory = directory
         self.embedder = embedder
+        self.scan_float16 = scan_float16
         self._keys: list[str] | None = None
-        self._vectors: Any = None
+        self._vectors: Any = None  # float32 from vectors.npy (scanned, and read by sync)
+        self._matrix: Any = None  # with scan_float16: the same vectors as a float16 torch tensor (scanned instead)
         self._bm25: Any = None
         self._mtime: float | None = None
 
@@ -58,12 +60,19 @@ class HybridIndex:
             return
         self._mtime = mtime
         if mtime is None:
-            self._keys, self._vectors, self._bm25 = [], None, None
+            self._keys, self._vectors, self._matrix, self._bm25 = [], None, None, None
             return
         import bm25s
 
         self._keys = json.loads((self.directory / "keys.json").read_text())
         self._vectors = np.load(self.directory / "vectors.npy")
+        self._matrix = None
+        if self.scan_float16:
+            # Scanning 100,000 × 384 float32 vectors is memory-bound (~150 MB per query); float16 halves
+            # it. Cosines move by < 1e-4, which can swap near-ties (off by default: docs/BENCHMARKS.md).
+            import torch
+
+            self._matrix = torch.from_numpy(self._vectors.astype(np.float16))
         self._bm25 = bm25s.BM25.load(str(self.directory / "bm25")) if self._keys else None
 
     @property
@@ -78,9 +87,20 @@ class HybridIndex:
 
     def bm25_scores(self, tokens: Sequence[str]) -> Any:
         self._load()
+        n = len(self._keys or [])
         if not self._keys or not tokens:
-            return np.zeros(len(self._keys or []), dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(list(tokens)), dtype=np.float32)
+            return np.zeros(n, dtype=np.float32)
+        # bm25s keeps each term's precomputed per-document scores (CSC: indptr/indices/data); its own
+        # get_scores adds them with np.add.at, slow for common terms. One bincount over the query's
+        # posting lists gives the same sums (a repeated query term counts twice, as in bm25s).
+        ids = self._bm25.get_tokens_ids(list(tokens))
+        if not ids:
+            return np.zeros(n, dtype=np.float32)
+        sc = self._bm25.scores
+        indptr, indices, data = sc["indptr"], sc["indices"], sc["data"]
+        rows = np.concatenate([indices[indptr[i]:indptr[i + 1]] for i in ids])
+        weights = np.concatenate([data[indptr[i]:indptr[i + 1]] for i in ids])
+        return np.bincount(rows, weights=weights, minlength=n).astype(np.float32)
 
     def dense_scores(self, query: str | None = None, vector: Any = None) -> Any:
         self._load()
@@ -88,7 +108,12 @@ class HybridIndex:
             return np.zeros(0, dtype=np.float32)
         if vector is None:
             vector = self.embedder.encode_queries([query or ""])[0]
-        return self._vectors @ vector
+        if self._matrix is None:
+            return self._vectors @ np.asarray(vector, dtype=np.float32)
+        import torch
+
+        q = torch.from_numpy(np.asarray(vector, dtype=np.float16))
+        return (self._matrix @ q).float().numpy()
 
     # -- writing ------------------------------------------------------------
     def sync(self, items: Sequence[IndexItem], progress: Callable[[int], None] | None = None) -> SyncReport:

@@ -16,4 +16,5 @@ router = APIRouter(prefix="/api/v1/kb", tags=["knowledge-base"])
 def search(request: Request, principal: PrincipalDep, uow: UowDep, q: Annotated[str, Query(max_length=500)],
            specialty: str | None = None, k: Annotated[int, Query(ge=1, le=100)] = 5) -> list[kb.SearchHit]:
     state = request.app.state
-    return kb.search(uow, principal, state.kb_index, q, k=k, specialty=specialty, weights=state.search_weights)
+    return kb.search(uow, principal, state.kb_index, q, k=k, specialty=specialty, weights=state.search_weights,
+                     rrf_k=state.search_rrf_k)

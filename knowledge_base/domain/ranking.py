@@ -6,8 +6,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-DEFAULT_WEIGHTS = {"bm25": 0.2, "dense": 1.0}  # the settings search.bm25_weight / dense_weight default to these
-RRF_K = 10  # chosen with the fusion sweep in docs/BENCHMARKS.md (60 lets BM25 pull dense hits down)
+DEFAULT_WEIGHTS = {"bm25": 0.05, "dense": 1.0}  # the settings search.bm25_weight / dense_weight default to these
+RRF_K = 10  # the setting search.rrf_k defaults to this; both chosen on train splits (benchmarks/fusion_tuning.py)
 
 
 @dataclass(frozen=True, slots=True)

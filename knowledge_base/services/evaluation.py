@@ -19,9 +19,10 @@ from typing import Any
 
 from clinical_core.domain.errors import InvalidInput
 from knowledge_base.adapters.embedder import Embedder
-from knowledge_base.adapters.index import HybridIndex, IndexItem, rankings
+from knowledge_base.adapters.index import HybridIndex, IndexItem, rankings, top_k
 from knowledge_base.adapters.tokens import tokenize
-from knowledge_base.domain.ranking import mrr_at_k, ndcg_at_k, recall_at_k, weighted_rrf
+from knowledge_base.domain.pairs import RetrievalSet
+from knowledge_base.domain.ranking import RRF_K, mrr_at_k, ndcg_at_k, recall_at_k, weighted_rrf
 
 METRICS = ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10")
 DEPTH = 100
@@ -74,32 +75,87 @@ def load_beir(directory: Path, max_queries: int | None = None, max_corpus: int |
     return BeirSet(corpus, {q: queries[q] for q in qids}, {q: qrels[q] for q in qids})
 
 
-def evaluate(data: BeirSet, embedder: Embedder, weights: dict[str, float],
-             progress: Callable[[int], None] | None = None, workdir: Path | None = None) -> dict[str, Any]:
-    """Scores of bm25, dense and hybrid (mean over queries) plus the set's size."""
-    max_score = max((s for rel in data.qrels.values() for s in rel.values()), default=1.0)
-    threshold = 2.0 if max_score >= 2 else 1.0
+@dataclass(frozen=True, slots=True)
+class QueryRun:
+    """One query's BM25 and dense rankings (corpus ids, best first, depth ``DEPTH``)."""
+
+    qid: str
+    bm25: list[str]
+    dense: list[str]
+
+
+def from_pairs(rs: RetrievalSet) -> BeirSet:
+    return BeirSet(rs.corpus, rs.queries, rs.qrels)
+
+
+def collect_rankings(data: BeirSet, embedder: Embedder, progress: Callable[[int], None] | None = None,
+                     workdir: Path | None = None) -> list[QueryRun]:
+    """Index the corpus in a temporary store and rank every query with both retrievers (the costly part)."""
+    return collect_rankings_multi(data, embedder, {"": embedder}, progress, workdir)[""]
+
+
+def collect_rankings_multi(data: BeirSet, embedder: Embedder, query_embedders: dict[str, Embedder],
+                           progress: Callable[[int], None] | None = None, workdir: Path | None = None,
+                           exact_scan: bool = False) -> dict[str, list[QueryRun]]:
+    """One index (passages encoded by ``embedder``), queries encoded by each of ``query_embedders``.
+
+    ``exact_scan``: scan float16 (``scan_float16``) and also rank the first query embedder's
+    vectors by a float32 scan, as ``<name>_float32_scan``, to measure what float16 costs.
+    """
+    import numpy as np
+
+    exact_scan_of: str | None = None
+    out: dict[str, list[QueryRun]] = {}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        index = HybridIndex(Path(tmp) / "index", embedder)
+        index = HybridIndex(Path(tmp) / "index", embedder, scan_float16=exact_scan)
         items = [IndexItem(d, t, tokenize(t)) for d, t in data.corpus.items()]
         index.sync(items, progress)
         qids = list(data.queries)
-        vectors = embedder.encode_queries([data.queries[q] for q in qids])
-        totals = {name: dict.fromkeys(METRICS, 0.0) for name in ("bm25", "dense", "hybrid")}
-        for qid, vector in zip(qids, vectors, strict=True):
-            text = data.queries[qid]
-            r = rankings(index, text, tokenize(text), DEPTH, vector=vector)
-            fused = [f.key for f in weighted_rrf({"bm25": r.bm25, "dense": r.dense}, weights)]
-            gains = data.qrels[qid]
-            relevant = {d for d, s in gains.items() if s >= threshold}
-            for name, ranked in (("bm25", r.bm25), ("dense", r.dense), ("hybrid", fused)):
-                ranked = [d for d in ranked if data.corpus.get(d) != text]
-                m = totals[name]
-                m["ndcg@10"] += ndcg_at_k(ranked, gains, 10)
-                m["mrr@10"] += mrr_at_k(ranked, relevant, 10)
-                for k in (1, 5, 10):
-                    m[f"recall@{k}"] += recall_at_k(ranked, relevant, k)
-    n = max(len(qids), 1)
-    result: dict[str, Any] = {name: {k: round(v / n, 4) for k, v in m.items()} for name, m in totals.items()}
-    result.update(queries=len(qids), corpus=len(data.corpus), weights=weights, model=embedder.model_name)
+        tokens = {q: tokenize(data.queries[q]) for q in qids}
+        exact: list[QueryRun] = []
+        for name, qe in query_embedders.items():
+            vectors = qe.encode_queries([data.queries[q] for q in qids]) if qids else []
+            runs = []
+            for qid, vector in zip(qids, vectors, strict=True):
+                r = rankings(index, data.queries[qid], tokens[qid], DEPTH, vector=vector)
+                runs.append(QueryRun(qid, r.bm25, r.dense))
+                if exact_scan and not exact_scan_of or name == exact_scan_of:
+                    exact_scan_of = name
+                    rows = top_k(np.asarray(index._vectors) @ vector, DEPTH)  # float32 control scan
+                    exact.append(QueryRun(qid, r.bm25, [index.keys[i] for i in rows]))
+            out[name] = runs
+        if exact:
+            out[f"{exact_scan_of}_float32_scan"] = exact
+    return out
+
+
+def score(data: BeirSet, runs: list[QueryRun], weights: dict[str, float], k: int = RRF_K) -> dict[str, Any]:
+    """Mean metrics of bm25, dense and their weighted-RRF fusion (pure arithmetic: cheap to sweep)."""
+    max_score = max((s for rel in data.qrels.values() for s in rel.values()), default=1.0)
+    threshold = 2.0 if max_score >= 2 else 1.0
+    totals = {name: dict.fromkeys(METRICS, 0.0) for name in ("bm25", "dense", "hybrid")}
+    for run in runs:
+        text = data.queries[run.qid]
+        fused = [f.key for f in weighted_rrf({"bm25": run.bm25, "dense": run.dense}, weights, k)]
+        gains = data.qrels[run.qid]
+        relevant = {d for d, s in gains.items() if s >= threshold}
+        for name, ranked in (("bm25", run.bm25), ("dense", run.dense), ("hybrid", fused)):
+            ranked = [d for d in ranked if data.corpus.get(d) != text]
+            m = totals[name]
+            m["ndcg@10"] += ndcg_at_k(ranked, gains, 10)
+            m["mrr@10"] += mrr_at_k(ranked, relevant, 10)
+            for cut in (1, 5, 10):
+                m[f"recall@{cut}"] += recall_at_k(ranked, relevant, cut)
+    n = max(len(runs), 1)
+    result: dict[str, Any] = {name: {key: round(v / n, 4) for key, v in m.items()} for name, m in totals.items()}
+    result.update(queries=len(runs), corpus=len(data.corpus), weights=dict(weights), rrf_k=k)
+    return result
+
+
+def evaluate(data: BeirSet, embedder: Embedder, weights: dict[str, float],
+             progress: Callable[[int], None] | None = None, workdir: Path | None = None,
+             k: int = RRF_K) -> dict[str, Any]:
+    """Scores of bm25, dense and hybrid (mean over queries) plus the set's size."""
+    result = score(data, collect_rankings(data, embedder, progress, workdir), weights, k)
+    result.update(model=embedder.model_name, quantized=embedder.quantize)
     return result

@@ -22,7 +22,7 @@ from knowledge_base.adapters.readers import read_document
 from knowledge_base.adapters.tokens import tokenize
 from knowledge_base.domain.chunking import Chunk, chunk_sections
 from knowledge_base.domain.documents import SUPPORTED_SUFFIXES, DocType, check_supported, is_stale, make_meta
-from knowledge_base.domain.ranking import DEFAULT_WEIGHTS, weighted_rrf
+from knowledge_base.domain.ranking import DEFAULT_WEIGHTS, RRF_K, weighted_rrf
 from knowledge_base.persistence.models import KbChunkRow, KbDocumentRow
 
 EDITOR_ROLES = frozenset({Role.ADMIN, Role.OPERATIONS})
@@ -196,7 +196,8 @@ def _view(r: KbDocumentRow, today: date) -> DocumentView:
 
 
 def search(uow: UnitOfWork, principal: Principal, index: HybridIndex, query: str, *, k: int = 5,
-           specialty: str | None = None, weights: dict[str, float] | None = None) -> list[SearchHit]:
+           specialty: str | None = None, weights: dict[str, float] | None = None,
+           rrf_k: int = RRF_K) -> list[SearchHit]:
     """Hybrid search: BM25 over jieba tokens and dense vectors, fused by weighted reciprocal rank."""
     ensure_role(principal, STAFF_ROLES)
     query = query.strip()
@@ -220,7 +221,7 @@ def search(uow: UnitOfWork, principal: Principal, index: HybridIndex, query: str
             mask = np.fromiter((key in allowed for key in keys), dtype=bool, count=len(keys))
         tokens = tokenize(query)
         r = rankings(index, query, tokens, depth=max(50, k * 5), mask=mask)
-        fused = weighted_rrf({"bm25": r.bm25, "dense": r.dense}, weights)[: k * 2]
+        fused = weighted_rrf({"bm25": r.bm25, "dense": r.dense}, weights, rrf_k)[: k * 2]
         rows = {c.public_id: (c, d) for c, d in uow.session.execute(
             select(KbChunkRow, KbDocumentRow).join(KbDocumentRow, KbChunkRow.document_id == KbDocumentRow.id)
             .where(KbChunkRow.public_id.in_([f.key for f in fused])))}

@@ -127,8 +127,10 @@ def step_knowledge_base(ctx: DemoContext) -> None:
     examples = []
     for query in AGENT_QUERIES:
         ctx.clock.advance(timedelta(minutes=7))
-        hits = scripts.search(c.uow(), CUSTOMER_SERVICE, c.scripts_index, query, k=1, weights=c.search_weights)
-        kb_hits = kb.search(c.uow(), CUSTOMER_SERVICE, c.kb_index, query, k=1, weights=c.search_weights)
+        hits = scripts.search(c.uow(), CUSTOMER_SERVICE, c.scripts_index, query, k=1, weights=c.search_weights,
+                              rrf_k=c.settings.search.rrf_k)
+        kb_hits = kb.search(c.uow(), CUSTOMER_SERVICE, c.kb_index, query, k=1, weights=c.search_weights,
+                            rrf_k=c.settings.search.rrf_k)
         if hits:
             found += 1
             scripts.record_use(c.uow(), CUSTOMER_SERVICE, hits[0].public_id, "copied")

@@ -34,6 +34,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.state.kb_index = container.kb_index
     app.state.scripts_index = container.scripts_index
     app.state.search_weights = container.search_weights
+    app.state.search_rrf_k = container.settings.search.rrf_k
     problems.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="健康检查")

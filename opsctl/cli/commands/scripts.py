@@ -168,7 +168,7 @@ def search(
     """
     c = container()
     hits = scripts.search(c.uow(), operator(), c.scripts_index, query, k=k, channel=channel, specialty=specialty,
-                          weights=c.search_weights)
+                          weights=c.search_weights, rrf_k=c.settings.search.rrf_k)
     render(hits, [("rank", "名次"), ("public_id", "话术编号"), ("title", "标题"), ("channel", "渠道"),
                   ("body", "正文"), ("usage_count", "使用次数")], choose(fmt, as_json), title="话术检索",
            empty="（没有找到已通过审核的话术）")
