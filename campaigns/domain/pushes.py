@@ -19,7 +19,6 @@ from clinical_core.domain.errors import IllegalTransition, InvalidInput
 MASS_CHUNK_MIN, MASS_CHUNK_MAX = 2, 10_000
 MASS_PER_USER_PER_MONTH = 4
 TEMPLATE_DEDUPE_SECONDS = 600  # WeChat: one message per (openid, client_msg_id) within 10 minutes
-MAX_ATTEMPTS = 5
 RETRY_DELAYS_SECONDS = (5, 30, 120, 600)
 TRANSIENT_CODES = frozenset({-1, 45011, 45009})  # busy, per-minute limit, daily quota: try again later
 
@@ -119,11 +118,12 @@ def classify(errcode: int | None) -> Outcome:
     return Outcome.FAILED
 
 
-def retry_at(now: datetime, attempts: int) -> datetime | None:
-    """When to try again after ``attempts`` calls that WeChat turned away; None: give up."""
-    if attempts >= MAX_ATTEMPTS:
+def retry_at(now: datetime, attempts: int, delays: tuple[float, ...] = RETRY_DELAYS_SECONDS) -> datetime | None:
+    """When to try again after ``attempts`` calls that WeChat turned away; None: give up
+    (after ``len(delays) + 1`` attempts)."""
+    if attempts > len(delays):
         return None
-    return now + timedelta(seconds=RETRY_DELAYS_SECONDS[min(attempts, len(RETRY_DELAYS_SECONDS)) - 1])
+    return now + timedelta(seconds=delays[max(attempts, 1) - 1])
 
 
 # -- quiet hours --------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ Renderer = Callable[[UnitOfWork, PushRow, list[DeliveryRow]], dict[int, dict[str
 class Rules:
     quiet: P.QuietHours = P.QuietHours()
     tz: tzinfo = SHANGHAI
+    retry_delays: tuple[float, ...] = P.RETRY_DELAYS_SECONDS
 
 
 @dataclass(slots=True)
@@ -191,60 +192,82 @@ def claim(uow: UnitOfWork, worker: str, *, limit: int = 100, rules: Rules = Rule
 
 # -- record -------------------------------------------------------------------------------------------
 def record(uow: UnitOfWork, call: Call, errcode: int | None, msgid: str | None, *,
-           error: str | None = None) -> P.Outcome:
-    """Write the call's result on its rows (only rows this claim still owns)."""
-    outcome = P.classify(errcode) if error is None else P.Outcome.FAILED
-    ids = [i for i, _ in call.rows]
+           error: str | None = None, delays: tuple[float, ...] = P.RETRY_DELAYS_SECONDS) -> P.Outcome:
+    """Write one call's result on its rows (only rows this claim still owns)."""
+    return record_many(uow, [(call, errcode, msgid, error)], delays=delays)[0]
+
+
+def record_many(uow: UnitOfWork, results: list[tuple[Call, int | None, str | None, str | None]], *,
+                delays: tuple[float, ...] = P.RETRY_DELAYS_SECONDS) -> list[P.Outcome]:
+    """Write several calls' results in one transaction (a worker flushes every few calls; rows of a
+    crash between call and flush stay ``sending`` and are settled as ``unknown``)."""
+    outcomes: list[P.Outcome] = []
     with uow:
         now = uow.clock.now()
-        owned = and_(DeliveryRow.id.in_(ids), DeliveryRow.claim == call.claim)
-        if outcome is P.Outcome.SENT:
-            uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state.in_(list(P.delivery_from("sent"))))
-                                .values(state=P.delivery_to("sent"), sent_at=now, msgid=msgid, error=None)
-                                .execution_options(synchronize_session=False))
-        elif outcome is P.Outcome.FAILED:
-            uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state.in_(list(P.delivery_from("failed"))))
-                                .values(state=P.delivery_to("failed"), error=(error or f"wx:{errcode}")[:60])
-                                .execution_options(synchronize_session=False))
-        elif outcome is P.Outcome.UNKNOWN:
-            uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state.in_(list(P.delivery_from("lost"))))
-                                .values(state=P.delivery_to("lost"), error="no_answer")
-                                .execution_options(synchronize_session=False))
-        else:  # RETRY: nothing was sent; back to pending after a delay, or give up
-            attempts = uow.session.scalar(select(func.max(DeliveryRow.attempts)).where(owned)) or 1
-            again = P.retry_at(now, attempts)
-            if again is None:
-                uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state == P.DeliveryState.SENDING)
-                                    .values(state=P.delivery_to("failed"), error=f"wx:{errcode}:gave_up")
-                                    .execution_options(synchronize_session=False))
-                outcome = P.Outcome.FAILED
-            else:
-                uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state == P.DeliveryState.SENDING)
-                                    .values(state=P.delivery_to("retry"), next_attempt_at=again, claim=None,
-                                            error=f"wx:{errcode}")
-                                    .execution_options(synchronize_session=False))
+        for call, errcode, msgid, error in results:
+            outcomes.append(_apply(uow, now, call, errcode, msgid, error, delays))
         uow.commit()
+    return outcomes
+
+
+def _apply(uow: UnitOfWork, now: datetime, call: Call, errcode: int | None, msgid: str | None, error: str | None,
+           delays: tuple[float, ...]) -> P.Outcome:
+    outcome = P.classify(errcode) if error is None else P.Outcome.FAILED
+    ids = [i for i, _ in call.rows]
+    owned = and_(DeliveryRow.id.in_(ids), DeliveryRow.claim == call.claim)
+    if outcome is P.Outcome.SENT:
+        uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state.in_(list(P.delivery_from("sent"))))
+                            .values(state=P.delivery_to("sent"), sent_at=now, msgid=msgid, error=None)
+                            .execution_options(synchronize_session=False))
+    elif outcome is P.Outcome.FAILED:
+        uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state.in_(list(P.delivery_from("failed"))))
+                            .values(state=P.delivery_to("failed"), error=(error or f"wx:{errcode}")[:60])
+                            .execution_options(synchronize_session=False))
+    elif outcome is P.Outcome.UNKNOWN:
+        uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state.in_(list(P.delivery_from("lost"))))
+                            .values(state=P.delivery_to("lost"), error="no_answer")
+                            .execution_options(synchronize_session=False))
+    else:  # RETRY: nothing was sent; back to pending after a delay, or give up
+        attempts = uow.session.scalar(select(func.max(DeliveryRow.attempts)).where(owned)) or 1
+        again = P.retry_at(now, attempts, delays)
+        if again is None:
+            uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state == P.DeliveryState.SENDING)
+                                .values(state=P.delivery_to("failed"), error=f"wx:{errcode}:gave_up")
+                                .execution_options(synchronize_session=False))
+            outcome = P.Outcome.FAILED
+        else:
+            uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state == P.DeliveryState.SENDING)
+                                .values(state=P.delivery_to("retry"), next_attempt_at=again, claim=None,
+                                        error=f"wx:{errcode}")
+                                .execution_options(synchronize_session=False))
     return outcome
 
 
-def perform(uow_factory: Callable[[], UnitOfWork], sender: Sender, call: Call) -> P.Outcome:
-    """Make one claimed call and record its result."""
+def call_wechat(sender: Sender, call: Call) -> tuple[int | None, str | None, str | None]:
+    """Make one claimed call: (errcode, msgid, refusal before any call)."""
     if call.kind == P.PushKind.MASS:
         content = dict(call.content)
         batch_no = int(content.pop("batch_no", 0))
         openids = [o for _, o in call.rows]
         if len(openids) < P.MASS_CHUNK_MIN:
-            return record(uow_factory(), call, 40130, None)
+            return 40130, None, None
         result = sender.mass(openids, content, clientmsgid=mass_clientmsgid(call.push_public_id, batch_no, call.claim))
-        return record(uow_factory(), call, result.errcode, result.msgid)
+        return result.errcode, result.msgid, None
     (delivery_id, openid), = call.rows
     rendered = call.rendered.get(delivery_id) or {}
     if "error" in rendered:  # a rule refused this recipient's message: no call at all
-        return record(uow_factory(), call, None, None, error=str(rendered["error"]))
+        return None, None, str(rendered["error"])
     result = sender.template(openid, call.content["template_id"], rendered.get("data") or {},
                              url=rendered.get("url"), client_msg_id=client_msg_id(call.push_public_id, delivery_id,
                                                                                    call.claim))
-    return record(uow_factory(), call, result.errcode, result.msgid)
+    return result.errcode, result.msgid, None
+
+
+def perform(uow_factory: Callable[[], UnitOfWork], sender: Sender, call: Call,
+            delays: tuple[float, ...] = P.RETRY_DELAYS_SECONDS) -> P.Outcome:
+    """Make one claimed call and record its result at once."""
+    errcode, msgid, error = call_wechat(sender, call)
+    return record(uow_factory(), call, errcode, msgid, error=error, delays=delays)
 
 
 # -- the loop -----------------------------------------------------------------------------------------
@@ -278,7 +301,7 @@ def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Re
                worker: str | None = None, rules: Rules = Rules(), rate: float | None = None, batch: int = 100,
                until_idle: bool = False, idle_sleep: float = 1.0, max_calls: int | None = None,
                sleep: Callable[[float], None] = _time.sleep, on_call: Callable[[WorkerCounts], None] | None = None,
-               should_stop: Callable[[], bool] = lambda: False) -> WorkerCounts:
+               should_stop: Callable[[], bool] = lambda: False, flush_every: int = 20) -> WorkerCounts:
     """Deliver until stopped (or, with ``until_idle``, until nothing is due)."""
     me = worker or worker_name()
     limiter = RateLimiter(rate, sleep=sleep)
@@ -295,24 +318,33 @@ def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Re
             continue
         counts.batches += 1
         _render_calls(uow_factory, render, calls)
+        buffered: list[tuple[Call, int | None, str | None, str | None]] = []
         for call in calls:
             limiter.acquire()
-            outcome = perform(uow_factory, sender, call)
+            buffered.append((call, *call_wechat(sender, call)))
             counts.calls += 1
-            n = len(call.rows)
-            if outcome is P.Outcome.SENT:
-                counts.sent += n
-            elif outcome is P.Outcome.FAILED:
-                counts.failed += n
-            elif outcome is P.Outcome.RETRY:
-                counts.retried += n
-            else:
-                counts.unknown += n
-            if on_call is not None:
-                on_call(counts)
-            if max_calls is not None and counts.calls >= max_calls:
+            last = max_calls is not None and counts.calls >= max_calls
+            if len(buffered) >= flush_every or call is calls[-1] or last:
+                for (done, *_), outcome in zip(buffered, record_many(uow_factory(), buffered,
+                                                                     delays=rules.retry_delays), strict=True):
+                    _count(counts, outcome, len(done.rows))
+                buffered = []
+                if on_call is not None:
+                    on_call(counts)
+            if last:
                 return counts
     return counts
+
+
+def _count(counts: WorkerCounts, outcome: P.Outcome, n: int) -> None:
+    if outcome is P.Outcome.SENT:
+        counts.sent += n
+    elif outcome is P.Outcome.FAILED:
+        counts.failed += n
+    elif outcome is P.Outcome.RETRY:
+        counts.retried += n
+    else:
+        counts.unknown += n
 
 
 def _render_calls(uow_factory: Callable[[], UnitOfWork], render: Renderer, calls: list[Call]) -> None:

@@ -9,7 +9,7 @@ import typer
 
 from opsctl import __version__
 from opsctl.cli.commands import (
-    audit, ca, cards, channels, config, consult, db, demo, funnel, kb, lecture, org, patients, rx, scripts, serve,
+    audit, ca, cards, channels, config, consult, db, demo, funnel, kb, lecture, org, patients, push, rx, scripts, serve,
     users, video, wechat,
 )
 from opsctl.cli.errors import OpsctlGroup
@@ -69,6 +69,7 @@ app.add_typer(wechat.qr_app, name="qr")
 app.add_typer(channels.app, name="channels")
 app.add_typer(cards.app, name="cards")
 app.add_typer(funnel.app, name="funnel")
+app.add_typer(push.app, name="push")
 app.add_typer(video.app, name="video")
 app.add_typer(lecture.app, name="lecture")
 app.add_typer(kb.app, name="kb")
