@@ -23,6 +23,7 @@ class CallResult:
 class WeChatPushSender:
     def __init__(self, client: OpsWeChatClient) -> None:
         client.backoff = ()
+        client.token_cache_seconds = 30.0  # one DB read of the shared token per 30 s, not per message
         self.client = client
 
     def _post(self, endpoint: str, data: dict[str, Any], id_key: str) -> CallResult:

@@ -143,7 +143,7 @@ class OpsWeChatClient(WeChatClient):
         self._wait_for_peer = wait_for_peer
         self.calls = 0
         self.token_fetches = 0
-        self.token_cache_seconds = 30.0  # trust the shared row this long (a stable token has ≥300 s left)
+        self.token_cache_seconds = 0.0  # >0: trust the shared row this long (push workers: a stable token has ≥300 s left)
         self._cached: tuple[str, float] | None = None
 
     # -- token -------------------------------------------------------------------------------
