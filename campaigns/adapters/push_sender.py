@@ -7,11 +7,18 @@ retries (a row goes back to ``pending`` with a delay), so a busy WeChat never ho
 
 from __future__ import annotations
 
+import http.client
+import json
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from campaigns.adapters.wechat_client import OpsWeChatClient
+from campaigns.adapters.wechat_client import TOKEN_ERRORS, OpsWeChatClient
 from campaigns.domain.errors import WeChatApiError
+
+IDLE_RECONNECT_SECONDS = 4.0  # reopen a keep-alive connection idle this long instead of risking a stale one
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +32,63 @@ class WeChatPushSender:
         client.backoff = ()
         client.token_cache_seconds = 30.0  # one DB read of the shared token per 30 s, not per message
         self.client = client
+        base = urlsplit(client.API_BASE_URL)
+        self._https = base.scheme == "https"
+        self._host, self._port, self._path = base.hostname or "", base.port, base.path
+        self._local = threading.local()
+
+    # -- the hot path: one keep-alive connection per thread, WeChat's token from the shared row ---
+    def _connection(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and time.monotonic() - getattr(self._local, "used", 0.0) > IDLE_RECONNECT_SECONDS:
+            conn.close()
+            conn = None
+        if conn is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            conn = cls(self._host, self._port, timeout=self.client.timeout)
+            self._local.conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+        self._local.conn = None
+
+    def _send(self, endpoint: str, data: dict[str, Any], id_key: str) -> CallResult:
+        """POST a message. Token errors (the call was refused) refresh once and retry; anything
+        without a WeChat answer is ``CallResult(None)``: it may have been delivered."""
+        body = json.dumps(data, ensure_ascii=False).encode()
+        for attempt in range(2):
+            token = self.client.access_token
+            try:
+                conn = self._connection()
+                conn.request("POST", f"{self._path}{endpoint}?access_token={token}", body,
+                             {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                raw = response.read()
+                self._local.used = time.monotonic()
+            except (OSError, http.client.HTTPException):
+                self._drop()
+                return CallResult(None)
+            if response.status != 200:
+                return CallResult(None)
+            try:
+                result = json.loads(raw)
+            except ValueError:
+                return CallResult(None)
+            code = int(result.get("errcode") or 0)
+            if code in TOKEN_ERRORS and attempt == 0:
+                self.client._cached = None
+                self.client._refresh(token)
+                continue
+            if code == 45065:  # the same clientmsgid was sent before: that job stands
+                return CallResult(0, None if result.get("msg_id") is None else str(result["msg_id"]))
+            if code:
+                return CallResult(code)
+            value = result.get(id_key)
+            return CallResult(0, None if value is None else str(value))
+        return CallResult(40001)
 
     def _post(self, endpoint: str, data: dict[str, Any], id_key: str) -> CallResult:
         try:
@@ -44,11 +108,11 @@ class WeChatPushSender:
                                 "data": {k: {"value": v} for k, v in data.items()}}
         if url:
             body["url"] = url
-        return self._post("message/template/send", body, "msgid")
+        return self._send("message/template/send", body, "msgid")
 
     def mass(self, openids: list[str], message: dict[str, Any], *, clientmsgid: str) -> CallResult:
         body = {"touser": openids, "clientmsgid": clientmsgid, "send_ignore_reprint": 0, **mass_body(message)}
-        return self._post("message/mass/send", body, "msg_id")
+        return self._send("message/mass/send", body, "msg_id")
 
     def preview(self, openid: str, message: dict[str, Any]) -> CallResult:
         return self._post("message/mass/preview", {"touser": openid, **mass_body(message)}, "msg_id")

@@ -416,7 +416,7 @@ class SandboxWeChat:
             self.template_dedupe[(follower.openid, str(client_msg_id))] = (msg_id, self.epoch())
         self.template_sent.append({"msgid": msg_id, "touser": follower.openid, "data": shown,
                                    "template_id": body.get("template_id"), "url": body.get("url"),
-                                   "client_msg_id": client_msg_id})
+                                   "client_msg_id": client_msg_id, "at": time.monotonic()})
         self._queue_event(follower.openid, "TEMPLATESENDJOBFINISH", {"MsgID": str(msg_id), "Status": "success"})
         return {"errcode": 0, "errmsg": "ok", "msgid": msg_id}
 

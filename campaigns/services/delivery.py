@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from campaigns.domain import pushes as P
 from campaigns.persistence.models import WeChatInboxRow
@@ -204,8 +204,19 @@ def record_many(uow: UnitOfWork, results: list[tuple[Call, int | None, str | Non
     outcomes: list[P.Outcome] = []
     with uow:
         now = uow.clock.now()
+        sent: list[dict[str, Any]] = []
         for call, errcode, msgid, error in results:
-            outcomes.append(_apply(uow, now, call, errcode, msgid, error, delays))
+            if error is None and P.classify(errcode) is P.Outcome.SENT and len(call.rows) == 1:
+                sent.append({"rid": call.rows[0][0], "rclaim": call.claim, "rmsgid": msgid})
+                outcomes.append(P.Outcome.SENT)
+            else:
+                outcomes.append(_apply(uow, now, call, errcode, msgid, error, delays))
+        if sent:  # the common case in one executemany
+            table = DeliveryRow.__table__
+            uow.session.execute(
+                update(table).where(table.c.id == bindparam("rid"), table.c.claim == bindparam("rclaim"),
+                                    or_(*(table.c.state == s.value for s in P.delivery_from("sent"))))
+                .values(state=P.delivery_to("sent"), sent_at=now, msgid=bindparam("rmsgid"), error=None), sent)
         uow.commit()
     return outcomes
 
@@ -301,38 +312,46 @@ def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Re
                worker: str | None = None, rules: Rules = Rules(), rate: float | None = None, batch: int = 100,
                until_idle: bool = False, idle_sleep: float = 1.0, max_calls: int | None = None,
                sleep: Callable[[float], None] = _time.sleep, on_call: Callable[[WorkerCounts], None] | None = None,
-               should_stop: Callable[[], bool] = lambda: False, flush_every: int = 20) -> WorkerCounts:
-    """Deliver until stopped (or, with ``until_idle``, until nothing is due)."""
+               should_stop: Callable[[], bool] = lambda: False, flush_every: int = 20,
+               concurrency: int = 1) -> WorkerCounts:
+    """Deliver until stopped (or, with ``until_idle``, until nothing is due). ``concurrency`` calls
+    are in flight at once (threads, one keep-alive connection each); results are written every
+    ``flush_every`` calls in one transaction."""
+    from concurrent.futures import ThreadPoolExecutor
+
     me = worker or worker_name()
     limiter = RateLimiter(rate, sleep=sleep)
     counts = WorkerCounts()
     recover_stale(uow_factory(), lease=LEASE)
-    while not should_stop():
-        counts.skipped += skip_opted_out(uow_factory())
-        calls = claim(uow_factory(), me, limit=batch, rules=rules)
-        if not calls:
-            finish_pushes(uow_factory())
-            if until_idle:
-                break
-            sleep(idle_sleep)
-            continue
-        counts.batches += 1
-        _render_calls(uow_factory, render, calls)
-        buffered: list[tuple[Call, int | None, str | None, str | None]] = []
-        for call in calls:
-            limiter.acquire()
-            buffered.append((call, *call_wechat(sender, call)))
-            counts.calls += 1
-            last = max_calls is not None and counts.calls >= max_calls
-            if len(buffered) >= flush_every or call is calls[-1] or last:
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="push-call") as pool:
+        while not should_stop():
+            counts.skipped += skip_opted_out(uow_factory())
+            calls = claim(uow_factory(), me, limit=batch, rules=rules)
+            if max_calls is not None:
+                calls = calls[:max(0, max_calls - counts.calls)]
+            if not calls:
+                finish_pushes(uow_factory())
+                if until_idle or (max_calls is not None and counts.calls >= max_calls):
+                    break
+                sleep(idle_sleep)
+                continue
+            counts.batches += 1
+            _render_calls(uow_factory, render, calls)
+            for start in range(0, len(calls), flush_every):
+                chunk = calls[start:start + flush_every]
+                futures = []
+                for call in chunk:
+                    limiter.acquire()
+                    futures.append(pool.submit(call_wechat, sender, call))
+                buffered = [(call, *future.result()) for call, future in zip(chunk, futures, strict=True)]
+                counts.calls += len(chunk)
                 for (done, *_), outcome in zip(buffered, record_many(uow_factory(), buffered,
                                                                      delays=rules.retry_delays), strict=True):
                     _count(counts, outcome, len(done.rows))
-                buffered = []
                 if on_call is not None:
                     on_call(counts)
-            if last:
-                return counts
+            if max_calls is not None and counts.calls >= max_calls:
+                break
     return counts
 
 

@@ -7,6 +7,7 @@ WeChat's 20-character rule (WX-TPL-20) — opsctl refuses instead of letting WeC
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, UndefinedError
@@ -29,12 +30,17 @@ SAMPLE = {
 }
 
 
+@lru_cache(maxsize=256)
+def _compiled(source: str):  # noqa: ANN202 - a jinja2 Template
+    return _ENV.from_string(source)
+
+
 def render_fields(fields: dict[str, str], variables: dict[str, Any]) -> dict[str, str]:
     """Render every field; raises InvalidInput (unknown variable / syntax) or RuleViolation (20 chars)."""
     out: dict[str, str] = {}
     for key, source in fields.items():
         try:
-            out[key] = _ENV.from_string(source).render(**variables).strip()
+            out[key] = _compiled(source).render(**variables).strip()
         except UndefinedError:
             raise InvalidInput(f"模板字段 {key} 使用了不存在的变量", field=key) from None
         except TemplateError:
