@@ -36,6 +36,17 @@ class WeChatPushSender:
         self._https = base.scheme == "https"
         self._host, self._port, self._path = base.hostname or "", base.port, base.path
         self._local = threading.local()
+        self._token_lock = threading.Lock()  # this process's call threads refresh one at a time
+
+    def _token(self, bad: str | None = None) -> str:
+        with self._token_lock:
+            if bad is not None:
+                cached = self.client._cached
+                if cached is None or cached[0] == bad:  # nobody here has replaced it yet
+                    fresh = self.client._refresh(bad)
+                    self.client._cached = (fresh, time.monotonic() + self.client.token_cache_seconds)
+                    return fresh
+            return self.client.access_token
 
     # -- the hot path: one keep-alive connection per thread, WeChat's token from the shared row ---
     def _connection(self) -> http.client.HTTPConnection:
@@ -59,8 +70,8 @@ class WeChatPushSender:
         """POST a message. Token errors (the call was refused) refresh once and retry; anything
         without a WeChat answer is ``CallResult(None)``: it may have been delivered."""
         body = json.dumps(data, ensure_ascii=False).encode()
+        token = self._token()
         for attempt in range(2):
-            token = self.client.access_token
             try:
                 conn = self._connection()
                 conn.request("POST", f"{self._path}{endpoint}?access_token={token}", body,
@@ -79,8 +90,7 @@ class WeChatPushSender:
                 return CallResult(None)
             code = int(result.get("errcode") or 0)
             if code in TOKEN_ERRORS and attempt == 0:
-                self.client._cached = None
-                self.client._refresh(token)
+                token = self._token(bad=token)
                 continue
             if code == 45065:  # the same clientmsgid was sent before: that job stands
                 return CallResult(0, None if result.get("msg_id") is None else str(result["msg_id"]))

@@ -20,7 +20,8 @@ MASS_CHUNK_MIN, MASS_CHUNK_MAX = 2, 10_000
 MASS_PER_USER_PER_MONTH = 4
 TEMPLATE_DEDUPE_SECONDS = 600  # WeChat: one message per (openid, client_msg_id) within 10 minutes
 RETRY_DELAYS_SECONDS = (5, 30, 120, 600)
-TRANSIENT_CODES = frozenset({-1, 45011, 45009})  # busy, per-minute limit, daily quota: try again later
+# busy, per-minute limit, daily quota, a token rejected even after one refresh: nothing was sent, try later
+TRANSIENT_CODES = frozenset({-1, 45011, 45009, 40001, 40014, 42001})
 
 
 class PushKind(StrEnum):

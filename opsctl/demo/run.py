@@ -23,6 +23,7 @@ from opsctl.demo.content import step_lectures, step_short_video
 from opsctl.demo.knowledge import step_knowledge_base
 from opsctl.demo.context import ADMIN, CUSTOMER_SERVICE, OPERATOR, DemoContext, Step, SummaryRow
 from opsctl.demo.prescriptions import step_prescriptions
+from opsctl.demo.pushes import step_pushes
 from opsctl.demo.seed import SeedPlan
 from opsctl.demo.service import seed_demo
 from opsctl.demo.wechat import step_wechat
@@ -102,7 +103,7 @@ def step_totals(ctx: DemoContext) -> None:
 
 
 STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, step_consultations, step_prescriptions,
-                     step_wechat, step_short_video, step_lectures, step_knowledge_base,
+                     step_wechat, step_pushes, step_short_video, step_lectures, step_knowledge_base,
                      step_totals]
 
 

@@ -34,7 +34,7 @@ PHONE_MASKED = re.compile(r"^1\d\d\*{4}\d{4}$")
 ID_CARD_MASKED = re.compile(r"^\d{3}\*+[\dX]{4}$")
 SEED_ARGS = ["demo", "seed", "--patients", "300", "--days", "10", "--seed", "7", "--until", "2026-10-31", "--json"]
 GROUPS = {"config", "db", "demo", "users", "patients", "org", "audit", "serve", "consult", "rx", "ca", "staff",
-          "wechat", "menu", "qr", "channels", "cards", "funnel", "video", "lecture", "kb", "scripts"}
+          "wechat", "menu", "qr", "channels", "cards", "funnel", "push", "video", "lecture", "kb", "scripts"}
 DOCTOR_ARGS = ["users", "add", "--role", "doctor", "--username", "dr.test", "--name", "李明", "--title", "主治医师",
                "--licence", "110440300001234", "--practising-since", "2015-07-01", "--filed", "--may-prescribe"]
 
