@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from campaigns.domain import limits as L
 from campaigns.persistence.pushes import DeliveryRow, PushRow, ShortLinkRow
+from campaigns.services.links import recipient_token
 from clinical_core.domain.errors import InvalidInput, RuleViolation
 from clinical_core.persistence.consultation import ConsultationRow
 from clinical_core.persistence.models import DepartmentRow, PatientRow, StaffRow
@@ -107,7 +108,7 @@ def make_renderer(base_url: str):  # noqa: ANN201 - returns delivery.Renderer
                 links[row.variant] = link_for(uow, push, row.variant, base_url)
             link = links[row.variant]
             context = dict(variables.get(row.id) or {}, push={"link": link or ""})
-            url = f"{link}?u={row.id}" if link else content.get("url")
+            url = f"{link}?u={recipient_token(uow, row.id)}" if link else content.get("url")
             try:
                 out[row.id] = {"data": render_fields(content.get("fields") or {}, context), "url": url}
             except RuleViolation as exc:

@@ -261,3 +261,51 @@ def test_segments_by_channel_and_stage(container: Container, wx) -> None:  # typ
     assert pushes.create_segment(container.uow(), OPS, "名单", {"openids": openids[:3]}).size == 2
     with pytest.raises(InvalidInput):
         pushes.create_segment(container.uow(), OPS, "坏", {"gender": "F"})
+
+
+def test_ab_split_clicks_pick_the_winner_and_the_rest_gets_it(container: Container, wx) -> None:  # type: ignore[no-untyped-def]
+    from urllib.parse import parse_qs, urlsplit
+
+    from fastapi.testclient import TestClient
+
+    from campaigns.services import links
+    from opsctl.http.app import create_app
+
+    server, sender = wx
+    openids = add_followers(container, server, 40)
+    seg = pushes.create_segment(container.uow(), OPS, "全部", {})
+    view = pushes.create_push(
+        container.uow(), OPS, name="AB", kind="template", segment=seg.name, link="https://hospital.example/flu",
+        variants={"A": {"template_id": "tpl_sandbox_notice", "fields": {"first": "流感疫苗预约"}},
+                  "B": {"template_id": "tpl_sandbox_notice", "fields": {"first": "今冬流感提醒"}}},
+        ab_metric="ctr", ab_decide_after_hours=2, ab_test_share=50)
+    pushes.schedule(container.uow(), OPS, view.public_id, None)
+    _deliver(container, sender)
+    first_wave = list(server.wechat.template_sent)
+    assert 5 < len(first_wave) < 35  # about half the audience is in the test
+    assert _states(container, view.public_id)["pending"] == 40 - len(first_wave)  # the rest waits
+    assert links.pick_winners(container.uow(), container.clock.now()).decided == 0  # not yet due
+    app = create_app(container.settings, container)
+    with TestClient(app) as http:
+        for message in first_wave:  # every B recipient clicks, no A recipient does
+            if message["data"]["first"]["value"] == "今冬流感提醒":
+                url = urlsplit(message["url"])
+                response = http.get(url.path, params=parse_qs(url.query), follow_redirects=False)
+                assert response.status_code == 302 and response.headers["location"] == "https://hospital.example/flu"
+        assert http.get("/l/" + urlsplit(first_wave[0]["url"]).path.rsplit("/", 1)[1], params={"u": "1.forged"},
+                        follow_redirects=False).status_code == 302  # still redirects, counted anonymously
+    clicked_b = sum(m["data"]["first"]["value"] == "今冬流感提醒" for m in first_wave)
+    with container.uow() as uow:  # the clicks feed the funnel events of those openids
+        from campaigns.persistence.models import FunnelEventRow
+        from sqlalchemy import func as f
+
+        assert uow.session.scalar(select(f.count()).select_from(FunnelEventRow)
+                                  .where(FunnelEventRow.event == "push_click")) == clicked_b
+    container.clock.current += timedelta(hours=2)
+    assert links.pick_winners(container.uow(), container.clock.now()).decided == 1
+    assert pushes.status(container.uow(), OPS, view.public_id)[0].winner == "B"
+    delivery.run_worker(container.uow, sender, RENDER, until_idle=True)
+    assert received_templates(server) == {o: 1 for o in openids}
+    rest = server.wechat.template_sent[len(first_wave):]
+    assert rest and {m["data"]["first"]["value"] for m in rest} == {"今冬流感提醒"}
+    assert links.pick_winners(container.uow(), container.clock.now()).decided == 0  # decided once
