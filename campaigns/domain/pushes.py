@@ -77,18 +77,18 @@ _DELIVERY_TRANSITIONS: dict[str, tuple[frozenset[DeliveryState], DeliveryState]]
 }
 
 
-def push_transition(current: str, action: str) -> PushStatus:
+def push_transition(current: str, action: str, push_id: str = "") -> PushStatus:
     allowed, target = _PUSH_TRANSITIONS[action]
     if PushStatus(current) not in allowed:
-        raise IllegalTransition(f"推送状态为「{PUSH_LABELS[PushStatus(current)]}」，不能执行该操作")
+        raise IllegalTransition("推送", push_id, PUSH_LABELS[PushStatus(current)], action)
     return target
 
 
-def delivery_transition(current: str, action: str) -> DeliveryState:
+def delivery_transition(current: str, action: str, delivery_id: str = "") -> DeliveryState:
     """The state after ``action``; the SQL that applies it carries the same ``from`` set in its WHERE."""
     allowed, target = _DELIVERY_TRANSITIONS[action]
     if DeliveryState(current) not in allowed:
-        raise IllegalTransition(f"投递状态为「{STATE_LABELS[DeliveryState(current)]}」，不能执行该操作")
+        raise IllegalTransition("投递", delivery_id, STATE_LABELS[DeliveryState(current)], action)
     return target
 
 
@@ -192,6 +192,8 @@ def chunk_sizes(total: int, *, maximum: int = MASS_CHUNK_MAX, minimum: int = MAS
     """Split ``total`` openids into mass-send calls of ``minimum..maximum`` each (WeChat: 2..10,000)."""
     if total < minimum:
         raise InvalidInput(f"按 openid 群发至少需要 {minimum} 位接收者", field="audience")
+    if maximum < 2 * minimum - 1:  # below that some totals cannot be split into calls of ≥ minimum
+        raise InvalidInput(f"每次群发人数上限至少为 {2 * minimum - 1}", field="chunk")
     calls = -(-total // maximum)
     base, extra = divmod(total, calls)
     return [base + 1] * extra + [base] * (calls - extra)

@@ -396,7 +396,7 @@ def schedule(uow: UnitOfWork, principal: Principal, ref: str, at: datetime | Non
         now = uow.clock.now()
         when = max(at or now, now)
         when = rules.quiet.next_allowed(when, rules.tz)
-        push.status = P.push_transition(push.status, "schedule")
+        push.status = P.push_transition(push.status, "schedule", push.public_id)
         push.scheduled_at = when
         audit.record(uow, principal.username, "push.schedule", "pushes", push.public_id, at=when.isoformat())
         uow.commit()
@@ -408,7 +408,7 @@ def cancel(uow: UnitOfWork, principal: Principal, ref: str) -> PushView:
     ensure_role(principal, OPERATORS)
     with uow:
         push = _push(uow, ref, lock=True)
-        push.status = P.push_transition(push.status, "cancel")
+        push.status = P.push_transition(push.status, "cancel", push.public_id)
         push.cancelled_at = uow.clock.now()
         result = uow.session.execute(update(DeliveryRow).where(
             DeliveryRow.push_id == push.id, DeliveryRow.state.in_(list(P.delivery_from("cancel")))
