@@ -31,7 +31,7 @@ from tests.support.wechat import APP_ID, APP_SECRET, client
 from tests.integration.test_pushes import NOTICE, OPS
 
 ROOT = Path(__file__).resolve().parents[2]
-N = 600
+N = 400
 
 
 def _worker(settings: Settings, server: SandboxServer) -> subprocess.Popen[bytes]:
