@@ -51,6 +51,9 @@ class JobResources(Protocol):
     @property
     def report_archive_options(self) -> Mapping[str, Any]: ...
 
+    @property
+    def push_job_options(self) -> Mapping[str, Any]: ...
+
 
 JobCallable = Callable[[JobResources, datetime, Mapping[str, Any]], Any]
 
@@ -235,6 +238,20 @@ def _settle_visit_refunds(resources: JobResources, now: datetime, options: Mappi
     return settle_refunds(resources.uow(), resources.payments, **options)
 
 
+def _dispatch_pushes(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
+    from campaigns.services.pushes import dispatch_due
+
+    push = resources.push_job_options
+    return dispatch_due(resources.uow(), now, **{"api": push["sender"], "rules": push["rules"], **options})
+
+
+def _settle_pushes(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
+    from campaigns.services.delivery import settle_unknown
+
+    push = resources.push_job_options
+    return settle_unknown(resources.uow(), now, **{"sender": push["sender"], "render": push["render"], **options})
+
+
 def _archive(function: str) -> JobCallable:
     def call(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
         from reports.services import archive
@@ -279,6 +296,13 @@ _SPECS: tuple[JobSpec, ...] = (
             _remind_visits, every(minutes=5), grace=timedelta(minutes=15), coalesce=True),
     JobSpec("video.settle_refunds", "向支付渠道发送待处理的视频复诊退款",
             _settle_visit_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
+    JobSpec("push.dispatch_due", "把到期的定时推送排入投递台账（免打扰时段、频次上限、每月 4 次群发）",
+            _dispatch_pushes, every(minutes=1), grace=timedelta(minutes=30), coalesce=True),
+    JobSpec("push.settle_unknown", "回收中断的投递，按微信任务完成事件核销结果未知的推送（不盲目重发）",
+            _settle_pushes, every(minutes=3), grace=timedelta(minutes=15), coalesce=True),
+    JobSpec("push.pick_winners", "A/B 推送到期时选出胜出版本并发给其余受众",
+            contract("campaigns.services.links:pick_winners"), every(minutes=15), grace=timedelta(hours=1),
+            coalesce=True),
     # A missing report is worse than a late one: a day's grace, run once.
     JobSpec("reports.archive_month", "生成并归档上月运营月报（含清单与校验和）",
             _archive("archive_last_month"), cron("0 8 1 * *"), grace=timedelta(days=1), coalesce=True,

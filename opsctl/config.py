@@ -65,6 +65,16 @@ class ReportSettings(BaseModel):
     channel_min_base: int = Field(default=20, ge=1)  # followers a channel needs before it is judged
 
 
+class PushSettings(BaseModel):
+    """Sending rules of pushes (campaigns.services.pushes / delivery)."""
+
+    quiet_hours: str = "21:00-08:00"  # Asia/Shanghai; "off" for none
+    cap_count: int = Field(default=3, ge=1)  # at most cap_count pushes per patient ...
+    cap_days: int = Field(default=7, ge=1)  # ... within cap_days
+    rate_per_second: float = Field(default=50.0, ge=0)  # per worker process; 0: unlimited
+    retry_delays: list[float] = [5, 30, 120, 600]  # seconds; attempts = len + 1
+
+
 class Settings(BaseSettings):
     """Effective settings of one run of opsctl."""
 
@@ -80,6 +90,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     followup: FollowupSettings = FollowupSettings()
     reports: ReportSettings = ReportSettings()
+    push: PushSettings = PushSettings()
 
     @field_validator("database_url")
     @classmethod

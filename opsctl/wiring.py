@@ -35,7 +35,26 @@ if TYPE_CHECKING:
     from campaigns.adapters.followup_wechat import WeChatFollowupSender
     from campaigns.adapters.sandbox_server import SandboxServer
     from campaigns.adapters.wechat_client import OpsWeChatClient
+    from campaigns.services.delivery import Rules as DeliveryRules
+    from campaigns.services.pushes import SendingRules
     from opsctl.video_reminders import WeChatVisitReminders
+
+
+def rules_from(settings: Settings) -> SendingRules:
+    """The push planning rules (quiet hours, frequency cap) from configuration."""
+    from campaigns.domain import pushes as P
+    from campaigns.services.pushes import SendingRules
+
+    return SendingRules(quiet=P.QuietHours.parse(settings.push.quiet_hours),
+                        cap=P.FrequencyCap(settings.push.cap_count, settings.push.cap_days))
+
+
+def delivery_rules(settings: Settings) -> DeliveryRules:
+    """The push workers' rules (quiet hours, retry delays) from configuration."""
+    from campaigns.domain import pushes as P
+    from campaigns.services.delivery import Rules
+
+    return Rules(quiet=P.QuietHours.parse(settings.push.quiet_hours), retry_delays=tuple(settings.push.retry_delays))
 
 
 class Container:
@@ -175,6 +194,15 @@ class Container:
     @property
     def followup_quiet_hours(self) -> str:
         return self.settings.followup.quiet_hours
+
+    @property
+    def push_job_options(self) -> dict[str, object]:
+        """What the push jobs need: the WeChat sender, planning rules and the link renderer."""
+        from campaigns.adapters.push_sender import WeChatPushSender
+        from campaigns.services.render import make_renderer
+
+        return {"sender": WeChatPushSender(self.wechat), "rules": rules_from(self.settings),
+                "render": make_renderer(self.settings.http.public_base_url)}
 
     @property
     def report_archive_options(self) -> dict[str, object]:

@@ -6,8 +6,10 @@ It speaks WeChat's JSON shapes and error codes and enforces the real limits
 menus (counts and UTF-8 byte lengths, conditional menus need the default one, privacy match
 fields refused), QR codes (30-day temporary codes, 100,000 permanent codes, ticket → PNG),
 tags (100 per account, 30-byte names, 50 openids per batch, 20 tags per user), user info,
-template messages (fields over 20 characters truncated silently, as WeChat does), mass send by
-tag and by openid list (2..10,000 openids; each user receives at most 4 per natural month),
+template messages (fields over 20 characters truncated silently, as WeChat does; 100,000 a day;
+``client_msg_id`` sends once per openid within 10 minutes; the template list), mass send by
+tag and by openid list (2..10,000 openids; each user receives at most 4 per natural month;
+a repeated ``clientmsgid`` answers 45065 with the existing job's msg_id),
 preview, and 客服 messages (3 within a minute of a follow or scan, 45015 outside the window).
 
 It calls the product's callback with the events WeChat would send (subscribe with
@@ -100,8 +102,16 @@ class SandboxWeChat:
         self.tags: dict[int, str] = {}
         self.next_tag = 100
         self.followers: dict[str, SandboxFollower] = {}
-        self.templates = {"tpl_sandbox_notice": "就诊提醒"}
+        self.templates: dict[str, dict[str, str]] = {
+            "tpl_sandbox_notice": {"title": "就诊提醒", "content": "{{first.DATA}}\n就诊人：{{keyword1.DATA}}\n"
+                                   "就诊时间：{{keyword2.DATA}}\n就诊科室：{{keyword3.DATA}}\n{{remark.DATA}}"},
+            "tpl_sandbox_followup": {"title": "随访提醒", "content": "{{first.DATA}}\n随访医生：{{keyword1.DATA}}\n"
+                                     "随访内容：{{keyword2.DATA}}\n{{remark.DATA}}"},
+        }
         self.template_sent: list[dict[str, Any]] = []
+        self.template_day: dict[str, int] = {}  # YYYY-MM-DD -> template messages sent (100,000 a day)
+        self.template_dedupe: dict[tuple[str, str], tuple[int, float]] = {}  # (openid, client_msg_id) -> (msgid, at)
+        self.mass_clientmsgids: dict[str, int] = {}
         self.mass_sent: list[dict[str, Any]] = []
         self.mass_month: dict[tuple[str, str], int] = {}
         self.custom_sent: list[dict[str, Any]] = []
@@ -379,22 +389,43 @@ class SandboxWeChat:
         self.next_msg_id += 1
         return self.next_msg_id
 
+    def _template_list(self, _q: dict[str, str], _b: dict[str, Any]) -> dict[str, Any]:
+        return {"template_list": [
+            {"template_id": key, "title": t["title"], "primary_industry": "医药护理", "deputy_industry": "医药医疗",
+             "content": t["content"], "example": ""} for key, t in self.templates.items()]}
+
     def _template_send(self, _q: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         follower = self.followers.get(str(body.get("touser")))
         if body.get("template_id") not in self.templates:
             return _err(40037)
         if follower is None or not follower.subscribed:
             return _err(43004)
+        client_msg_id = body.get("client_msg_id")
+        if client_msg_id:  # one message per (openid, client_msg_id) within 10 minutes
+            seen = self.template_dedupe.get((follower.openid, str(client_msg_id)))
+            if seen is not None and self.epoch() - seen[1] < L.TEMPLATE_DEDUPE_SECONDS:
+                return {"errcode": 0, "errmsg": "ok", "msgid": seen[0]}
+        day = self._now().astimezone(UTC).strftime("%Y-%m-%d")
+        if self.template_day.get(day, 0) >= L.TEMPLATE_PER_DAY:
+            return _err(45009, "reach max api daily quota limit")
+        self.template_day[day] = self.template_day.get(day, 0) + 1
         shown = {k: {"value": str((v or {}).get("value", ""))[: L.TEMPLATE_FIELD_CHARS].replace("\n", "")}
                  for k, v in (body.get("data") or {}).items()}  # WeChat truncates silently
         msg_id = self._msg_id()
-        self.template_sent.append({"msgid": msg_id, "touser": follower.openid, "data": shown})
+        if client_msg_id:
+            self.template_dedupe[(follower.openid, str(client_msg_id))] = (msg_id, self.epoch())
+        self.template_sent.append({"msgid": msg_id, "touser": follower.openid, "data": shown,
+                                   "template_id": body.get("template_id"), "url": body.get("url"),
+                                   "client_msg_id": client_msg_id, "at": time.monotonic()})
         self._queue_event(follower.openid, "TEMPLATESENDJOBFINISH", {"MsgID": str(msg_id), "Status": "success"})
         return {"errcode": 0, "errmsg": "ok", "msgid": msg_id}
 
     def _mass(self, targets: list[str], body: dict[str, Any], how: str) -> dict[str, Any]:
         if body.get("msgtype") not in ("text", "mpnews", "image", "voice", "mpvideo", "wxcard"):
             return _err(40008, "invalid message type")
+        clientmsgid = body.get("clientmsgid")
+        if clientmsgid and clientmsgid in self.mass_clientmsgids:  # the same job already exists
+            return {"errcode": 45065, "errmsg": L.meaning(45065), "msg_id": self.mass_clientmsgids[clientmsgid]}
         month = self.month()
         sent, filtered = [], 0
         for openid in targets:
@@ -409,6 +440,8 @@ class SandboxWeChat:
             self.mass_month[(openid, month)] = used + 1
             sent.append(openid)
         msg_id = self._msg_id()
+        if clientmsgid:
+            self.mass_clientmsgids[clientmsgid] = msg_id
         self.mass_sent.append({"msg_id": msg_id, "how": how, "sent": sent, "filtered": filtered,
                                "msgtype": body.get("msgtype"), "clientmsgid": body.get("clientmsgid")})
         self._queue_event(self.app_id, "MASSSENDJOBFINISH", {
@@ -513,6 +546,7 @@ _ROUTES: dict[tuple[str, str], Callable[[SandboxWeChat, dict[str, str], dict[str
     ("POST", "user/tag/get"): SandboxWeChat._tag_users,
     ("GET", "user/info"): SandboxWeChat._user_info,
     ("POST", "message/template/send"): SandboxWeChat._template_send,
+    ("GET", "template/get_all_private_template"): SandboxWeChat._template_list,
     ("POST", "message/mass/send"): SandboxWeChat._mass_send,
     ("POST", "message/mass/sendall"): SandboxWeChat._mass_sendall,
     ("POST", "message/mass/preview"): SandboxWeChat._mass_preview,
@@ -624,6 +658,7 @@ def _tag(xml: str, name: str) -> str:
 def _make_handler(wechat: SandboxWeChat) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
             return

@@ -143,6 +143,8 @@ class OpsWeChatClient(WeChatClient):
         self._wait_for_peer = wait_for_peer
         self.calls = 0
         self.token_fetches = 0
+        self.token_cache_seconds = 0.0  # >0: trust the shared row this long (push workers: a stable token has ≥300 s left)
+        self._cached: tuple[str, float] | None = None
 
     # -- token -------------------------------------------------------------------------------
     def fetch_access_token(self, force_refresh: bool = False) -> dict[str, Any]:  # type: ignore[override]
@@ -187,8 +189,12 @@ class OpsWeChatClient(WeChatClient):
 
     @property
     def access_token(self) -> str:  # type: ignore[override]
-        token = self.store.current(L.TOKEN_REFRESH_MARGIN_SECONDS)
-        return token if token else self._refresh(None)
+        cached = self._cached
+        if cached is not None and time.monotonic() < cached[1]:
+            return cached[0]
+        token = self.store.current(L.TOKEN_REFRESH_MARGIN_SECONDS) or self._refresh(None)
+        self._cached = (token, time.monotonic() + self.token_cache_seconds) if self.token_cache_seconds else None
+        return token
 
     # -- calls -------------------------------------------------------------------------------
     def _request(self, method: str, url_or_endpoint: str, **kwargs: Any) -> Any:
@@ -213,6 +219,7 @@ class OpsWeChatClient(WeChatClient):
                 code = exc.errcode
                 if code in TOKEN_ERRORS and not token_retried:
                     token_retried = True
+                    self._cached = None
                     log.info("wechat token rejected (%s), refreshing once", code)
                     self._refresh(token)
                     continue

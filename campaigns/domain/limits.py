@@ -30,6 +30,8 @@ QR_SCENE_ID_PERMANENT_MAX = 100_000
 
 # Messages (§1.2, §1.3)
 TEMPLATE_FIELD_CHARS = 20
+TEMPLATE_PER_DAY = 100_000  # per account (rises with the follower count)
+TEMPLATE_DEDUPE_SECONDS = 600  # client_msg_id: one message per openid within 10 minutes
 MASS_OPENIDS_MIN, MASS_OPENIDS_MAX = 2, 10_000
 MASS_PER_USER_PER_MONTH = 4  # 服务号
 TAGS_MAX = 100
@@ -87,6 +89,8 @@ ERRORS: dict[int, str] = {
     40007: "不合法的媒体文件 id",
     40037: "不合法的模板 id",
     45028: "群发次数已用完（每位用户每月最多 4 条）",
+    45065: "相同 clientmsgid 已存在群发记录",
+    40008: "不合法的消息类型",
     45163: "永久二维码数量已达上限（100000 个）",
 }
 

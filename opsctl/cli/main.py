@@ -10,7 +10,7 @@ import typer
 from opsctl import __version__
 from opsctl.cli.commands import (
     audit, ca, cards, channels, config, consult, content, db, demo, followup, funnel, jobs, kb, lecture, live,
-    nursing, org, patients, questionnaire, refunds, report, rx, scripts, serve, users, video, wechat,
+    nursing, org, patients, push, questionnaire, refunds, report, rx, scripts, serve, users, video, wechat,
 )
 from opsctl.cli.commands import schedule, visit
 from opsctl.cli.errors import OpsctlGroup
@@ -72,6 +72,7 @@ app.add_typer(wechat.qr_app, name="qr")
 app.add_typer(channels.app, name="channels")
 app.add_typer(cards.app, name="cards")
 app.add_typer(funnel.app, name="funnel")
+app.add_typer(push.app, name="push")
 app.add_typer(video.app, name="video")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(visit.app, name="visit")

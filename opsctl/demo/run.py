@@ -26,6 +26,7 @@ from opsctl.demo.knowledge import step_knowledge_base
 from opsctl.demo.nursing import step_nursing
 from opsctl.demo.context import ADMIN, CUSTOMER_SERVICE, OPERATOR, DemoContext, Step, SummaryRow
 from opsctl.demo.prescriptions import step_prescriptions
+from opsctl.demo.pushes import step_pushes
 from opsctl.demo.reports import step_monthly_report
 from opsctl.demo.seed import SeedPlan
 from opsctl.demo.service import seed_demo
@@ -109,8 +110,8 @@ def step_totals(ctx: DemoContext) -> None:
 
 STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, step_consultations, step_prescriptions,
                      step_nursing,
-                     step_wechat, step_video_visits, step_short_video, step_lectures, step_lecture_engagement,
-                     step_content_calendar, step_knowledge_base, step_followup,
+                     step_wechat, step_pushes, step_video_visits, step_short_video, step_lectures,
+                     step_lecture_engagement, step_content_calendar, step_knowledge_base, step_followup,
                      step_totals, step_monthly_report]
 
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from campaigns.api import followup as followup_api
-from campaigns.api import wechat_callback
+from campaigns.api import push_links, wechat_callback
 from clinical_core.api import consultations, nursing, patients, prescriptions, problems, video
 from content.api import lectures as lectures_api
 from content.scripts import api as scripts_api
@@ -52,6 +52,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.include_router(wechat_callback.make_router(wechat_callback.CallbackConfig(
         token=wx.callback_token.get_secret_value(), app_id=wx.app_id,
         encoding_aes_key=wx.encoding_aes_key.get_secret_value() if wx.encoding_aes_key else None)))
+    app.include_router(push_links.router)
     app.include_router(kb_api.router)
     app.include_router(scripts_api.router)
     app.include_router(followup_api.router)

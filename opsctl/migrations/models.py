@@ -4,6 +4,7 @@ Add a package's models module here when it declares tables.
 """
 
 from campaigns.persistence import models as campaigns_models  # noqa: F401
+from campaigns.persistence import pushes as campaigns_pushes  # noqa: F401
 from clinical_core.persistence import consultation as clinical_core_consultation  # noqa: F401
 from clinical_core.persistence import his as clinical_core_his  # noqa: F401
 from clinical_core.persistence import models as clinical_core_models  # noqa: F401

@@ -36,7 +36,7 @@ SEED_ARGS = ["demo", "seed", "--patients", "300", "--days", "10", "--seed", "7",
 GROUPS = {"config", "db", "demo", "users", "patients", "org", "audit", "serve", "consult", "rx", "ca", "staff",
           "wechat", "menu", "qr", "channels", "cards", "funnel", "video", "lecture", "kb", "scripts", "jobs",
           "followup", "questionnaire", "nursing", "content", "live", "community", "schedule", "visit", "report",
-          "refunds"}
+          "refunds", "push"}
 DOCTOR_ARGS = ["users", "add", "--role", "doctor", "--username", "dr.test", "--name", "李明", "--title", "主治医师",
                "--licence", "110440300001234", "--practising-since", "2015-07-01", "--filed", "--may-prescribe"]
 

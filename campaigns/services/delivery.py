@@ -1,0 +1,497 @@
+"""The delivery ledger's workers: claim, call WeChat, record; recover and settle after a crash.
+
+Every decision is one conditional SQL statement:
+
+- **claim** ``UPDATE push_deliveries SET state='sending', claim=:token ... WHERE id IN (...) AND
+  state='pending'`` (candidates selected ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number
+  of workers on any number of machines take disjoint batches; SQLite: one worker). The claim is
+  committed *before* the WeChat call.
+- **record** ``... WHERE id = :id AND claim = :token AND state IN ('sending', 'unknown')``: only
+  the worker that claimed a row writes its result, after the call.
+- **recover** ``sending`` rows whose claim is older than the lease become ``unknown``: the worker
+  died (SIGKILL, power loss) between the claim and the record, so the call may have happened.
+- **settle** an ``unknown`` template row is settled from WeChat's TEMPLATESENDJOBFINISH event for
+  that openid after the claim (sent / failed: user block); without an event it is re-sent *with
+  the same client_msg_id* while WeChat still dedupes it (10 minutes), so WeChat delivers it at
+  most once; after that it is marked failed ("未确认") for a person to look at. An ``unknown``
+  mass batch is re-sent with the same ``clientmsgid``: WeChat answers 45065 for a job it already
+  has, and sends the batch otherwise.
+
+Nothing here resends a row whose call may have succeeded without WeChat's dedupe key.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import os
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, Protocol
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
+
+from campaigns.domain import pushes as P
+from campaigns.persistence.models import WeChatInboxRow
+from campaigns.persistence.pushes import DeliveryRow, OptOutRow, PushRow
+from clinical_core.domain.time import SHANGHAI
+from clinical_core.persistence.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=120)
+SETTLE_GRACE = timedelta(minutes=15)
+ACTIVE_STATES = (P.DeliveryState.PENDING, P.DeliveryState.SENDING, P.DeliveryState.UNKNOWN)
+
+
+class Result(Protocol):
+    errcode: int | None
+    msgid: str | None
+
+
+class Sender(Protocol):
+    def template(self, openid: str, template_id: str, data: dict[str, str], *, url: str | None,
+                 client_msg_id: str) -> Result: ...
+
+    def mass(self, openids: list[str], message: dict[str, Any], *, clientmsgid: str) -> Result: ...
+
+
+Renderer = Callable[[UnitOfWork, PushRow, list[DeliveryRow]], dict[int, dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    quiet: P.QuietHours = P.QuietHours()
+    tz: tzinfo = SHANGHAI
+    retry_delays: tuple[float, ...] = P.RETRY_DELAYS_SECONDS
+
+
+@dataclass(slots=True)
+class WorkerCounts:
+    calls: int = 0
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    unknown: int = 0
+    skipped: int = 0
+    batches: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    unknown: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    sent: int
+    failed: int
+    resent: int
+    waiting: int
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One WeChat call: a template row, or a mass batch of rows."""
+
+    push_id: int
+    push_public_id: str
+    kind: str
+    variant: str
+    claim: str
+    rows: list[tuple[int, str]]  # (delivery id, openid)
+    content: dict[str, Any] = field(default_factory=dict)
+    rendered: dict[int, dict[str, Any]] = field(default_factory=dict)  # template rows: id -> {data} / {error}
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _token() -> str:
+    return secrets.token_hex(6)
+
+
+def client_msg_id(push_public_id: str, delivery_id: int, claim: str) -> str:
+    return f"{push_public_id}:{delivery_id}:{claim}"[:64]
+
+
+def mass_clientmsgid(push_public_id: str, batch_no: int, claim: str) -> str:
+    return f"{push_public_id}:b{batch_no}:{claim}"[:64]
+
+
+# -- claim --------------------------------------------------------------------------------------------
+def skip_opted_out(uow: UnitOfWork) -> int:
+    """Pending rows of recipients who opted out since planning are skipped (before any call)."""
+    with uow:
+        result = uow.session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.state.in_(list(P.delivery_from("skip"))),
+                   DeliveryRow.openid.in_(select(OptOutRow.openid)))
+            .values(state=P.delivery_to("skip"), error="opt_out")
+            .execution_options(synchronize_session=False))
+        uow.commit()
+        return result.rowcount or 0
+
+
+def claim(uow: UnitOfWork, worker: str, *, limit: int = 100, rules: Rules = Rules()) -> list[Call]:
+    """Claim due rows (committed as ``sending`` before any call). Quiet hours: nothing is claimed."""
+    calls: list[Call] = []
+    with uow:
+        now = uow.clock.now()
+        if rules.quiet.contains(now, rules.tz):
+            return []
+        base = (select(DeliveryRow.id, DeliveryRow.push_id, DeliveryRow.batch_no, PushRow.kind)
+                .join(PushRow, PushRow.id == DeliveryRow.push_id)
+                .where(DeliveryRow.state == P.DeliveryState.PENDING, DeliveryRow.next_attempt_at <= now,
+                       DeliveryRow.variant != "*", PushRow.status == P.PushStatus.SENDING)
+                .order_by(DeliveryRow.id).limit(limit))
+        if uow.dialect == "postgresql":
+            base = base.with_for_update(of=DeliveryRow, skip_locked=True)
+        candidates = uow.session.execute(base).all()
+        if not candidates:
+            return []
+        token = _token()
+        template_ids = [r.id for r in candidates if r.kind == P.PushKind.TEMPLATE]
+        mass_first = next((r for r in candidates if r.kind == P.PushKind.MASS), None)
+        target = P.delivery_transition(P.DeliveryState.PENDING, "claim")
+        values = dict(state=target, claim=token, claimed_by=worker[:80], claimed_at=now,
+                      attempts=DeliveryRow.attempts + 1)
+        if template_ids:
+            uow.session.execute(update(DeliveryRow).where(
+                DeliveryRow.id.in_(template_ids), DeliveryRow.state == P.DeliveryState.PENDING
+            ).values(**values).execution_options(synchronize_session=False))
+        if mass_first is not None and not template_ids:  # one mass batch per claim
+            uow.session.execute(update(DeliveryRow).where(
+                DeliveryRow.push_id == mass_first.push_id, DeliveryRow.batch_no == mass_first.batch_no,
+                DeliveryRow.state == P.DeliveryState.PENDING, DeliveryRow.next_attempt_at <= now,
+                DeliveryRow.variant != "*",
+            ).values(**values).execution_options(synchronize_session=False))
+        claimed = list(uow.session.scalars(select(DeliveryRow).where(DeliveryRow.claim == token,
+                                                                      DeliveryRow.state == target)
+                                           .order_by(DeliveryRow.id)))
+        pushes = {p.id: p for p in uow.session.scalars(
+            select(PushRow).where(PushRow.id.in_({r.push_id for r in claimed})))}
+        uow.commit()
+    for row in claimed:
+        push = pushes[row.push_id]
+        if push.kind == P.PushKind.MASS:
+            if calls and calls[-1].kind == P.PushKind.MASS:
+                calls[-1].rows.append((row.id, row.openid))
+                continue
+            calls.append(Call(push.id, push.public_id, push.kind, row.variant, token, [(row.id, row.openid)],
+                              content=dict(push.variants.get(row.variant) or {}, batch_no=row.batch_no)))
+        else:
+            calls.append(Call(push.id, push.public_id, push.kind, row.variant, token, [(row.id, row.openid)],
+                              content=dict(push.variants.get(row.variant) or {})))
+    return calls
+
+
+# -- record -------------------------------------------------------------------------------------------
+def record(uow: UnitOfWork, call: Call, errcode: int | None, msgid: str | None, *,
+           error: str | None = None, delays: tuple[float, ...] = P.RETRY_DELAYS_SECONDS) -> P.Outcome:
+    """Write one call's result on its rows (only rows this claim still owns)."""
+    return record_many(uow, [(call, errcode, msgid, error)], delays=delays)[0]
+
+
+def record_many(uow: UnitOfWork, results: list[tuple[Call, int | None, str | None, str | None]], *,
+                delays: tuple[float, ...] = P.RETRY_DELAYS_SECONDS) -> list[P.Outcome]:
+    """Write several calls' results in one transaction (a worker flushes every few calls; rows of a
+    crash between call and flush stay ``sending`` and are settled as ``unknown``)."""
+    outcomes: list[P.Outcome] = []
+    with uow:
+        now = uow.clock.now()
+        sent: list[dict[str, Any]] = []
+        for call, errcode, msgid, error in results:
+            if error is None and P.classify(errcode) is P.Outcome.SENT and len(call.rows) == 1:
+                sent.append({"rid": call.rows[0][0], "rclaim": call.claim, "rmsgid": msgid})
+                outcomes.append(P.Outcome.SENT)
+            else:
+                outcomes.append(_apply(uow, now, call, errcode, msgid, error, delays))
+        if sent:  # the common case in one executemany
+            table = DeliveryRow.__table__
+            uow.session.execute(
+                update(table).where(table.c.id == bindparam("rid"), table.c.claim == bindparam("rclaim"),
+                                    or_(*(table.c.state == s.value for s in P.delivery_from("sent"))))
+                .values(state=P.delivery_to("sent"), sent_at=now, msgid=bindparam("rmsgid"), error=None), sent)
+        uow.commit()
+    return outcomes
+
+
+def _apply(uow: UnitOfWork, now: datetime, call: Call, errcode: int | None, msgid: str | None, error: str | None,
+           delays: tuple[float, ...]) -> P.Outcome:
+    outcome = P.classify(errcode) if error is None else P.Outcome.FAILED
+    ids = [i for i, _ in call.rows]
+    owned = and_(DeliveryRow.id.in_(ids), DeliveryRow.claim == call.claim)
+    if outcome is P.Outcome.SENT:
+        uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state.in_(list(P.delivery_from("sent"))))
+                            .values(state=P.delivery_to("sent"), sent_at=now, msgid=msgid, error=None)
+                            .execution_options(synchronize_session=False))
+    elif outcome is P.Outcome.FAILED:
+        uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state.in_(list(P.delivery_from("failed"))))
+                            .values(state=P.delivery_to("failed"), error=(error or f"wx:{errcode}")[:60])
+                            .execution_options(synchronize_session=False))
+    elif outcome is P.Outcome.UNKNOWN:
+        uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state.in_(list(P.delivery_from("lost"))))
+                            .values(state=P.delivery_to("lost"), error="no_answer")
+                            .execution_options(synchronize_session=False))
+    else:  # RETRY: nothing was sent; back to pending after a delay, or give up
+        attempts = uow.session.scalar(select(func.max(DeliveryRow.attempts)).where(owned)) or 1
+        again = P.retry_at(now, attempts, delays)
+        if again is None:
+            uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state == P.DeliveryState.SENDING)
+                                .values(state=P.delivery_to("failed"), error=f"wx:{errcode}:gave_up")
+                                .execution_options(synchronize_session=False))
+            outcome = P.Outcome.FAILED
+        else:
+            uow.session.execute(update(DeliveryRow).where(owned, DeliveryRow.state == P.DeliveryState.SENDING)
+                                .values(state=P.delivery_to("retry"), next_attempt_at=again, claim=None,
+                                        error=f"wx:{errcode}")
+                                .execution_options(synchronize_session=False))
+    return outcome
+
+
+def call_wechat(sender: Sender, call: Call) -> tuple[int | None, str | None, str | None]:
+    """Make one claimed call: (errcode, msgid, refusal before any call)."""
+    if call.kind == P.PushKind.MASS:
+        content = dict(call.content)
+        batch_no = int(content.pop("batch_no", 0))
+        openids = [o for _, o in call.rows]
+        if len(openids) < P.MASS_CHUNK_MIN:
+            return 40130, None, None
+        result = sender.mass(openids, content, clientmsgid=mass_clientmsgid(call.push_public_id, batch_no, call.claim))
+        return result.errcode, result.msgid, None
+    (delivery_id, openid), = call.rows
+    rendered = call.rendered.get(delivery_id) or {}
+    if "error" in rendered:  # a rule refused this recipient's message: no call at all
+        return None, None, str(rendered["error"])
+    result = sender.template(openid, call.content["template_id"], rendered.get("data") or {},
+                             url=rendered.get("url"), client_msg_id=client_msg_id(call.push_public_id, delivery_id,
+                                                                                   call.claim))
+    return result.errcode, result.msgid, None
+
+
+def perform(uow_factory: Callable[[], UnitOfWork], sender: Sender, call: Call,
+            delays: tuple[float, ...] = P.RETRY_DELAYS_SECONDS) -> P.Outcome:
+    """Make one claimed call and record its result at once."""
+    errcode, msgid, error = call_wechat(sender, call)
+    return record(uow_factory(), call, errcode, msgid, error=error, delays=delays)
+
+
+# -- the loop -----------------------------------------------------------------------------------------
+class RateLimiter:
+    """A token bucket: at most ``rate`` calls per second on average, bursts of ``burst``."""
+
+    def __init__(self, rate: float | None, burst: int = 10, *, monotonic: Callable[[], float] = _time.monotonic,
+                 sleep: Callable[[float], None] = _time.sleep) -> None:
+        self.rate, self.burst = rate, burst
+        self._monotonic, self._sleep = monotonic, sleep
+        self._tokens = float(burst)
+        self._last = monotonic()
+        self.waited = 0.0
+
+    def acquire(self) -> None:
+        if not self.rate:
+            return
+        while True:
+            now = self._monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return
+            wait = (1 - self._tokens) / self.rate
+            self.waited += wait
+            self._sleep(wait)
+
+
+def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Renderer, *,
+               worker: str | None = None, rules: Rules = Rules(), rate: float | None = None, batch: int = 100,
+               until_idle: bool = False, idle_sleep: float = 1.0, max_calls: int | None = None,
+               sleep: Callable[[float], None] = _time.sleep, on_call: Callable[[WorkerCounts], None] | None = None,
+               should_stop: Callable[[], bool] = lambda: False, flush_every: int = 20,
+               concurrency: int = 1) -> WorkerCounts:
+    """Deliver until stopped (or, with ``until_idle``, until nothing is due). ``concurrency`` calls
+    are in flight at once (threads, one keep-alive connection each); results are written every
+    ``flush_every`` calls in one transaction."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    me = worker or worker_name()
+    limiter = RateLimiter(rate, sleep=sleep)
+    counts = WorkerCounts()
+    recover_stale(uow_factory(), lease=LEASE)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="push-call") as pool:
+        while not should_stop():
+            counts.skipped += skip_opted_out(uow_factory())
+            calls = claim(uow_factory(), me, limit=batch, rules=rules)
+            if max_calls is not None:
+                calls = calls[:max(0, max_calls - counts.calls)]
+            if not calls:
+                finish_pushes(uow_factory())
+                if until_idle or (max_calls is not None and counts.calls >= max_calls):
+                    break
+                sleep(idle_sleep)
+                continue
+            counts.batches += 1
+            _render_calls(uow_factory, render, calls)
+            for start in range(0, len(calls), flush_every):
+                chunk = calls[start:start + flush_every]
+                futures = []
+                for call in chunk:
+                    limiter.acquire()
+                    futures.append(pool.submit(call_wechat, sender, call))
+                buffered = [(call, *future.result()) for call, future in zip(chunk, futures, strict=True)]
+                counts.calls += len(chunk)
+                for (done, *_), outcome in zip(buffered, record_many(uow_factory(), buffered,
+                                                                     delays=rules.retry_delays), strict=True):
+                    _count(counts, outcome, len(done.rows))
+                if on_call is not None:
+                    on_call(counts)
+            if max_calls is not None and counts.calls >= max_calls:
+                break
+    return counts
+
+
+def _count(counts: WorkerCounts, outcome: P.Outcome, n: int) -> None:
+    if outcome is P.Outcome.SENT:
+        counts.sent += n
+    elif outcome is P.Outcome.FAILED:
+        counts.failed += n
+    elif outcome is P.Outcome.RETRY:
+        counts.retried += n
+    else:
+        counts.unknown += n
+
+
+def _render_calls(uow_factory: Callable[[], UnitOfWork], render: Renderer, calls: list[Call]) -> None:
+    by_push: dict[int, list[Call]] = {}
+    for call in calls:
+        if call.kind == P.PushKind.TEMPLATE:
+            by_push.setdefault(call.push_id, []).append(call)
+    if not by_push:
+        return
+    with uow_factory() as uow:
+        for push_id, group in by_push.items():
+            push = uow.session.get(PushRow, push_id)
+            ids = [c.rows[0][0] for c in group]
+            rows = list(uow.session.scalars(select(DeliveryRow).where(DeliveryRow.id.in_(ids))))
+            rendered = render(uow, push, rows)
+            for call in group:
+                call.rendered.update({call.rows[0][0]: rendered.get(call.rows[0][0], {"error": "render"})})
+
+
+# -- after a crash ------------------------------------------------------------------------------------
+def recover_stale(uow: UnitOfWork, *, lease: timedelta = LEASE) -> Recovered:
+    """``sending`` rows claimed longer ago than ``lease`` become ``unknown`` (their worker is gone)."""
+    with uow:
+        now = uow.clock.now()
+        result = uow.session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.state.in_(list(P.delivery_from("lost"))), DeliveryRow.claimed_at < now - lease)
+            .values(state=P.delivery_to("lost"), error="worker_lost")
+            .execution_options(synchronize_session=False))
+        uow.commit()
+        return Recovered(result.rowcount or 0)
+
+
+def settle_unknown(uow: UnitOfWork, now: datetime, *, sender: Sender | None = None,
+                   render: Renderer | None = None, grace: timedelta = SETTLE_GRACE,
+                   lease: timedelta = LEASE) -> Settled:
+    """Scheduled job: recover stale claims, then settle ``unknown`` rows from WeChat's job-finished
+    events; re-send only under WeChat's dedupe key (see the module docstring)."""
+    from campaigns.services import callback
+
+    callback.process_inbox(uow)  # the job-finished events that arrived since the last run
+    recover_stale(uow, lease=lease)
+    sent = failed = resent = waiting = 0
+    with uow:
+        unknown = list(uow.session.execute(
+            select(DeliveryRow, PushRow).join(PushRow, PushRow.id == DeliveryRow.push_id)
+            .where(DeliveryRow.state == P.DeliveryState.UNKNOWN).order_by(DeliveryRow.claimed_at, DeliveryRow.id)
+        ).all())
+        if not unknown:
+            return Settled(0, 0, 0, 0)
+        openids = {d.openid for d, p in unknown if p.kind == P.PushKind.TEMPLATE}
+        used = set(uow.session.scalars(select(DeliveryRow.msgid).where(
+            DeliveryRow.openid.in_(openids), DeliveryRow.msgid.is_not(None)))) if openids else set()
+        events: dict[str, list[tuple[datetime, str, str]]] = {}
+        if openids:
+            for inbox in uow.session.scalars(select(WeChatInboxRow).where(
+                    WeChatInboxRow.event == "TEMPLATESENDJOBFINISH", WeChatInboxRow.openid.in_(openids))
+                    .order_by(WeChatInboxRow.created_time, WeChatInboxRow.id)):
+                msgid = str((inbox.fields or {}).get("MsgID") or "")
+                if msgid and msgid not in used:
+                    events.setdefault(inbox.openid, []).append(
+                        (inbox.created_time, msgid, str((inbox.fields or {}).get("Status") or "")))
+        to_resend: list[tuple[DeliveryRow, PushRow]] = []
+        for delivery, push in unknown:
+            if push.kind == P.PushKind.MASS:
+                to_resend.append((delivery, push))
+                continue
+            claimed_at = delivery.claimed_at or delivery.created_at
+            found = next((e for e in events.get(delivery.openid, [])
+                          if e[0] >= claimed_at - timedelta(seconds=5)), None)
+            if found is not None:
+                events[delivery.openid].remove(found)
+                used.add(found[1])
+                if found[2] == "success":
+                    delivery.state = P.delivery_transition(delivery.state, "sent")
+                    delivery.sent_at, delivery.msgid, delivery.error = found[0], found[1], None
+                    sent += 1
+                else:
+                    delivery.state = P.delivery_transition(delivery.state, "failed")
+                    delivery.msgid, delivery.error = found[1], f"wx:{found[2]}"[:60]
+                    failed += 1
+            elif now - claimed_at < timedelta(seconds=P.TEMPLATE_DEDUPE_SECONDS - 60):
+                to_resend.append((delivery, push))
+            elif now - claimed_at < grace:
+                waiting += 1  # an event may still come; WeChat no longer dedupes, so do not resend
+            else:
+                delivery.state = P.delivery_transition(delivery.state, "failed")
+                delivery.error = "unconfirmed"
+                failed += 1
+        uow.commit()
+    if sender is None:
+        return Settled(sent, failed, 0, waiting + len(to_resend))
+    mass_batches: dict[tuple[int, int, str], list[tuple[DeliveryRow, PushRow]]] = {}
+    for delivery, push in to_resend:
+        if push.kind == P.PushKind.MASS:
+            mass_batches.setdefault((push.id, delivery.batch_no, delivery.claim or ""), []).append((delivery, push))
+            continue
+        call = Call(push.id, push.public_id, push.kind, delivery.variant, delivery.claim or "",
+                    [(delivery.id, delivery.openid)], content=dict(push.variants.get(delivery.variant) or {}))
+        if render is not None:
+            with uow as u:
+                call.rendered.update(render(u, push, [delivery]))
+        outcome = perform(lambda: uow, sender, call)
+        resent += 1
+        sent += outcome is P.Outcome.SENT
+        failed += outcome is P.Outcome.FAILED
+    for (_push_id, batch_no, claim_token), members in mass_batches.items():
+        push = members[0][1]
+        call = Call(push.id, push.public_id, push.kind, members[0][0].variant, claim_token,
+                    [(d.id, d.openid) for d, _ in members],
+                    content=dict(push.variants.get(members[0][0].variant) or {}, batch_no=batch_no))
+        outcome = perform(lambda: uow, sender, call)
+        resent += len(members)
+        sent += len(members) if outcome is P.Outcome.SENT else 0
+        failed += len(members) if outcome is P.Outcome.FAILED else 0
+    finish_pushes(uow)
+    return Settled(sent, failed, resent, waiting)
+
+
+def finish_pushes(uow: UnitOfWork) -> int:
+    """Pushes whose rows are all settled are done."""
+    with uow:
+        active = select(DeliveryRow.id).where(DeliveryRow.push_id == PushRow.id,
+                                              DeliveryRow.state.in_([s.value for s in ACTIVE_STATES]))
+        rows = list(uow.session.scalars(select(PushRow).where(PushRow.status == P.PushStatus.SENDING,
+                                                              ~active.exists())))
+        for push in rows:
+            push.status = P.push_transition(push.status, "finish")
+            push.finished_at = uow.clock.now()
+        uow.commit()
+        return len(rows)
