@@ -70,7 +70,10 @@ class WeChatPushSender:
         """POST a message. Token errors (the call was refused) refresh once and retry; anything
         without a WeChat answer is ``CallResult(None)``: it may have been delivered."""
         body = json.dumps(data, ensure_ascii=False).encode()
-        token = self._token()
+        try:
+            token = self._token()
+        except WeChatApiError as exc:  # no token, nothing sent: WeChat's code decides retry or fail
+            return CallResult(exc.errcode or -1)
         for attempt in range(2):
             try:
                 conn = self._connection()
@@ -90,7 +93,10 @@ class WeChatPushSender:
                 return CallResult(None)
             code = int(result.get("errcode") or 0)
             if code in TOKEN_ERRORS and attempt == 0:
-                token = self._token(bad=token)
+                try:
+                    token = self._token(bad=token)
+                except WeChatApiError as exc:  # the refused call was not delivered; retry later
+                    return CallResult(exc.errcode or -1)
                 continue
             if code == 45065:  # the same clientmsgid was sent before: that job stands
                 return CallResult(0, None if result.get("msg_id") is None else str(result["msg_id"]))

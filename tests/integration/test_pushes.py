@@ -89,6 +89,21 @@ def test_transient_errors_are_retried_and_nothing_is_sent_twice(container: Conta
         assert max(uow.session.scalars(select(DeliveryRow.attempts))) > 1
 
 
+def test_a_token_refresh_refused_by_wechat_is_retried_later_not_a_worker_crash(container: Container, wx) -> None:  # type: ignore[no-untyped-def]
+    server, sender = wx
+    openids = add_followers(container, server, 3)
+    seg = pushes.create_segment(container.uow(), OPS, "全部", {})
+    push_id = _push(container, "换令牌", seg.name)
+    server.wechat.expire_all_tokens()  # every call is refused with 40001 ...
+    server.wechat.inject(-1, path="stable_token", times=3)  # ... and the token endpoint is busy for a while
+    pushes.dispatch_due(container.uow(), container.clock.now(), api=sender)
+    for _ in range(6):
+        delivery.run_worker(container.uow, sender, RENDER, until_idle=True, sleep=lambda _s: None)
+        container.clock.current += timedelta(minutes=15)
+    assert received_templates(server) == {o: 1 for o in openids}
+    assert _states(container, push_id)["sent"] == 3
+
+
 def test_worker_crash_between_call_and_record_is_settled_from_the_job_finished_event(container: Container, wx) -> None:  # type: ignore[no-untyped-def]
     server, sender = wx
     openids = add_followers(container, server, 4)
