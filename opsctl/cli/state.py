@@ -35,6 +35,10 @@ class CliState:
                 level=self._settings.log_level, stream=sys.stderr,
                 format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             )
+            # Libraries that narrate their own progress at INFO (WeasyPrint's layout steps, font
+            # subsetting, matplotlib's font cache) would bury the staff's output.
+            for noisy in ("weasyprint", "fontTools", "matplotlib", "PIL"):
+                logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(self._settings.log_level)))
         return self._settings
 
     @property

@@ -158,7 +158,9 @@ def step_followup(ctx: DemoContext) -> None:
         jobs_run = u.session.scalar(select(func.count(func.distinct(JobRunRow.job_name))))
     quiet = QuietHours.parse(c.followup_quiet_hours)
     in_quiet = sum(quiet.contains(t) for t in sent_times)
-    delivered = len(sandbox.template_sent)
+    # the sandbox also receives the pushes' and the video clinic's template messages: count ours
+    delivered = sum(1 for m in sandbox.template_sent
+                    if str(m.get("data", {}).get("first", {}).get("value", "")).startswith("随访提醒"))
     ctx.add("随访计划", sum(sources.values()),
             f"发药自动开启 {sources.get('rx_dispensed', 0)}、问诊完成后 {sources.get('consult_closed', 0)}、"
             f"医生手动 {len(by_doctor)}")

@@ -86,9 +86,12 @@ def test_expire_closes_what_nobody_answered(env: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_run_drives_consultations_and_prescriptions(env: Path) -> None:
-    result = run("demo", "run", "--patients", "300", "--days", "4", "--seed", "3", "--until", "2026-10-31", "--json")
-    summary = {row["metric"]: row for row in json.loads(result.stdout)}
+def test_demo_run_drives_every_module(env: Path) -> None:
+    """One `opsctl demo run` (the whole demo is ~1.5 min, so it runs once in the suite); each step
+    also has its own integration test."""
+    result = run("demo", "run", "--patients", "200", "--days", "8", "--until", "2026-10-31", "--json")
+    rows = json.loads(result.stdout)
+    summary = {row["metric"]: row for row in rows}
     assert summary["在线咨询订单"]["value"] > 0 and summary["咨询完成"]["value"] > 0
     assert summary["咨询收支"]["value"].startswith("¥")
     assert summary["药师审方"]["value"] > 0 and "无自动通过" in summary["药师审方"]["note"]
@@ -98,3 +101,15 @@ def test_demo_run_drives_consultations_and_prescriptions(env: Path) -> None:
     # the demo ends with the simulated month's operations report, archived with its manifest
     assert summary["运营月报"]["value"].endswith("2026年10月运营月报")
     assert Path(summary["月报归档位置"]["value"]).is_file()
+    # WeChat: the menu, channel QR codes and the callback reach the clinical core through the funnels
+    assert summary["公众号菜单"]["value"] == "已发布"
+    assert summary["渠道二维码"]["value"] == 23
+    events = summary["回调事件"]
+    assert events["value"] > 20 and f"HTTP 200 共 {events['value']} 次" in events["note"]
+    funnels = [r for r in rows if r["metric"].startswith("漏斗 ")]
+    assert funnels and all(int(r["value"].split("→")[0]) >= int(r["value"].split("→")[1]) for r in funnels)
+    steps = [[int(v) for v in r["value"].split("→")] for r in funnels]
+    assert all(len(s) == 6 and s[1] >= s[2] >= s[3] >= max(s[4], s[5]) for s in steps)  # 扫码→…→处方 / 复诊
+    assert summary["关注者发起问诊"]["value"] > 0 and sum(s[3] for s in steps) > 0  # reaches the clinical core
+    # follow-up steps: none in quiet hours, none twice (counted from what the sandbox received)
+    assert "免打扰时段内发送 0 条；重复发送 0 条" in summary["随访消息送达（沙箱）"]["note"]

@@ -79,22 +79,6 @@ def test_channel_qr_cards_and_funnel(opsctl, tmp_path: Path) -> None:  # type: i
     opsctl("wechat", "qr", "create", "--channel", "nope", expect=4)
 
 
-@pytest.mark.slow
-def test_demo_month_goes_through_the_sandbox_and_the_callback(opsctl) -> None:  # type: ignore[no-untyped-def]
-    rows = json.loads(opsctl("demo", "run", "--patients", "200", "--days", "8", "--until", "2026-10-31",
-                             "--json").stdout)
-    by_metric = {r["metric"]: r for r in rows}
-    assert by_metric["公众号菜单"]["value"] == "已发布"
-    assert by_metric["渠道二维码"]["value"] == 23
-    events = by_metric["回调事件"]
-    assert events["value"] > 20 and f"HTTP 200 共 {events['value']} 次" in events["note"]
-    funnels = [r for r in rows if r["metric"].startswith("漏斗 ")]
-    assert funnels and all(int(r["value"].split("→")[0]) >= int(r["value"].split("→")[1]) for r in funnels)
-    steps = [[int(v) for v in r["value"].split("→")] for r in funnels]
-    assert all(len(s) == 6 and s[1] >= s[2] >= s[3] >= max(s[4], s[5]) for s in steps)  # 扫码→…→处方 / 复诊
-    assert by_metric["关注者发起问诊"]["value"] > 0 and sum(s[3] for s in steps) > 0  # reaches the clinical core
-
-
 def test_issue_command_names_menu_qr_and_card_batches(opsctl, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The names the issue specifies: top-level ``menu`` (publish = push) and ``qr``, ``cards batch create``."""
     (tmp_path / "bad.yaml").write_text(BAD_MENU, encoding="utf-8")
