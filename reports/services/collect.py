@@ -20,6 +20,7 @@ from clinical_core.domain.errors import InvalidInput, NotFound
 from clinical_core.domain.staff import Role
 from clinical_core.persistence.models import DepartmentRow, HospitalRow
 from clinical_core.persistence.uow import UnitOfWork
+from content.domain.calendar import Platform
 from reports.domain.formatting import fmt, in_display_unit, relative_change
 from reports.domain.periods import Grain, Period
 from reports.domain.suggestions import (
@@ -57,6 +58,7 @@ class ReportKind(StrEnum):
 
 SPECIALTY_MODULES = ("内容运营", "患者评价", "问诊服务")
 CHANNEL_METRIC = "channel_conversion"
+PLATFORM_LABELS = {p.value: p.label for p in Platform}
 SERVICE_TYPE_LABELS = {**{k.value: v for k, v in SERVICE_LABELS.items()}, "prescription": "药品（处方）"}
 BREAKDOWNS = {  # dimension -> metrics shown side by side (those the metric supports)
     "department": ("consultations", "first_response_minutes", "unanswered_rate", "prescriptions_issued",
@@ -65,6 +67,10 @@ BREAKDOWNS = {  # dimension -> metrics shown side by side (those the metric supp
     "channel": ("followers_gained", "followers_lost", "channel_conversion"),
     "doctor": ("consultations", "first_response_minutes", "prescriptions_issued", "review_pass_rate",
                "income_net_fen", "review_rating", "lectures_published"),
+    "platform": ("content_posts_published", "content_episodes_published", "platform_plays", "platform_likes",
+                 "live_viewers"),
+    "push": ("push_deliveries_planned", "push_deliveries_sent", "push_delivery_rate", "push_clicks",
+             "push_click_through"),
 }
 
 
@@ -168,7 +174,7 @@ def step_count(spec: ReportSpec, registry: Registry = REGISTRY) -> int:
 def _dimensions(spec: ReportSpec) -> tuple[str, ...]:
     if spec.department:
         return ("doctor", "service_type")
-    return ("department", "service_type", "channel", "doctor")
+    return ("department", "service_type", "channel", "doctor", "platform", "push")
 
 
 def collect(uow: UnitOfWork, principal: Principal, spec: ReportSpec, *, targets: Mapping[str, float] | None = None,
@@ -259,6 +265,8 @@ def _labels(session: Session, dimension: str, keys: list[object]) -> dict[object
         return {k: f"{names.get(k, k)}" for k in keys if k is not None}
     if dimension == "service_type":
         return {k: SERVICE_TYPE_LABELS.get(str(k), str(k)) for k in keys if k is not None}
+    if dimension == "platform":
+        return {k: PLATFORM_LABELS.get(str(k), str(k)) for k in keys if k is not None}
     return {}
 
 
