@@ -32,7 +32,7 @@ register(Metric(
     "nursing_orders_completed", "上门护理完成", Unit.COUNT, NURSING, Agg.COUNT,
     lambda: (_orders(NursingOrderRow.checked_out_at.label("at"), literal(1).label("value"))
              .where(NursingOrderRow.checked_out_at.is_not(None), NursingOrderRow.status.in_(("completed", "reviewed")))),
-    ("service_type",), better="up", unit_label="单", headline=True,
+    ("service_type",), better="up", unit_label="单",
     action="向出院患者和慢病随访患者推送上门护理项目介绍，并为需求集中的片区招募签约护士"))
 
 register(Metric(

@@ -43,7 +43,7 @@ register(Metric(
 
 register(Metric(
     "push_deliveries_sent", "推送送达人次", Unit.COUNT, PUSH, Agg.COUNT, lambda: _in_state("sent"),
-    ("channel", "push"), better="up", unit_label="人次", headline=True,
+    ("channel", "push"), better="up", unit_label="人次",
     action="把随访提醒、续方提醒等服务通知改为模板消息按时推送，扩大有效触达"))
 
 register(Metric(

@@ -41,7 +41,7 @@ def _ended(reason: str) -> Select:
 
 register(Metric(
     "video_visits_completed", "视频复诊完成", Unit.COUNT, VIDEO, Agg.COUNT, lambda: _ended("completed"), DIMS,
-    better="up", headline=True,
+    better="up",
     action="在出院随访和慢病续方提醒中加入视频复诊预约入口，并为预约满额的医生增开视频号源"))
 
 register(Metric(
