@@ -33,7 +33,7 @@ from reports.domain.suggestions import (
 )
 from reports.metrics.catalogue import REGISTRY
 from reports.metrics.engine import evaluate
-from reports.metrics.registry import DIMENSIONS, Metric, Registry
+from reports.metrics.registry import DIMENSIONS, Agg, Metric, Registry
 
 READERS = frozenset({Role.ADMIN, Role.OPERATIONS})
 Advance = Callable[[str], None]
@@ -202,9 +202,17 @@ def collect(uow: UnitOfWork, principal: Principal, spec: ReportSpec, *, targets:
         last_month = period.months()[-1]
         series_periods = period.months() if period.grain is Grain.YEAR else last_month.history(12)
         lines: list[MetricLine] = []
+        base_of: dict[str, tuple[int | None, ...]] = {}
         for metric in scope(spec, registry):
             step(metric.label)
-            values = evaluate(session, metric, [p.bounds() for p in history], filters=filters)
+            bases: tuple[int | None, ...] = ()
+            if metric.agg in (Agg.MEAN, Agg.RATIO):  # the denominators too: min_base judges the evidence
+                parts = evaluate(session, metric, [p.bounds() for p in history], filters=filters, parts=True)
+                values = {k: ((num or 0) / den if den else None) for k, (num, den) in parts.items()}
+                bases = tuple(int(parts[(i,)][1] or 0) for i in range(len(history)))
+            else:
+                values = evaluate(session, metric, [p.bounds() for p in history], filters=filters)
+            base_of[metric.key] = bases[-4:]
             hist = tuple((p.short_label, values[(i,)]) for i, p in enumerate(history))
             if series_periods == history[-12:]:
                 series = hist[-12:]
@@ -231,7 +239,8 @@ def collect(uow: UnitOfWork, principal: Principal, spec: ReportSpec, *, targets:
                                for key, (num, den) in parts.items()), key=lambda c: (-c.base, c.channel))
     facts = [MetricFacts(line.key, line.label, line.unit, line.better, registry.get(line.key).action, line.value,
                          line.previous, tuple(v for _, v in line.history), tuple(lab for lab, _ in line.history),
-                         line.target, line.unit_label) for line in lines]
+                         line.target, line.unit_label, base_of[line.key], registry.get(line.key).min_base)
+             for line in lines]
     channel_facts = next((f for f in facts if f.key == CHANNEL_METRIC), None)
     suggestions = suggest(facts, channels, channel_facts, rules, "同比" if period.grain is Grain.YEAR else "环比")
     who = f"{department_name}" if department_name else f"{hospital}互联网医院"

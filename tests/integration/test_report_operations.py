@@ -68,3 +68,13 @@ def test_workbook_sheets_and_pdf_sections(sqlite_container: Container, tmp_path:
     flat = text.replace(" ", "")
     for heading in (*NEW_MODULES, "报警响应时间中位数", "推送点击率", "平台播放量"):
         assert heading in flat, heading
+
+
+def test_thin_ratios_drive_no_suggestion(seeded: Container) -> None:
+    """September's delivery rate is 1 of 1 and October's 4 of 6, far below the 20 rows the metric
+    needs: the fall from 100 % to 66.7 % is no evidence. Counts have no such threshold."""
+    data = collect(seeded.uow(), OPS, ReportSpec(ReportKind.MONTHLY, OCTOBER), targets={"push_delivery_rate": 0.9})
+    line = data.line("push_delivery_rate")
+    assert (line.previous, line.value) == (1.0, 4 / 6)
+    assert "push_delivery_rate" not in {s.metric for s in data.suggestions}
+    assert "platform_plays" in {s.metric for s in data.suggestions}  # 1000 → 430 plays: a drop
