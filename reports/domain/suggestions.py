@@ -9,6 +9,10 @@ Rules:
 - ``trend``: three consecutive periods each worse than the one before;
 - ``channel``: a channel with enough followers converting at less than ``far_below`` (half) of the
   median of the other channels.
+
+A ratio or a mean computed over fewer than its metric's ``min_base`` rows (``bases``: the
+denominator of each period in ``history``) is too little evidence: a rule that would use such a
+period stays silent (a 1-of-1 delivery rate last month is no reason to act on this month's).
 """
 
 from __future__ import annotations
@@ -33,6 +37,15 @@ class MetricFacts:
     history_labels: tuple[str, ...] = ()
     target: float | None = None
     unit_label: str = "次"
+    bases: tuple[int | None, ...] = ()  # denominators aligned with history (ratios and means); () = not known
+    min_base: int = 0
+
+    def enough(self, periods: int) -> bool:
+        """Whether the last ``periods`` periods each rest on at least ``min_base`` rows."""
+        if self.min_base <= 0 or not self.bases:
+            return True
+        tail = self.bases[-periods:]
+        return len(tail) == periods and all((b or 0) >= self.min_base for b in tail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +92,14 @@ def suggest(metrics: Sequence[MetricFacts], channels: Sequence[ChannelRate] = ()
     for m in metrics:
         if m.better is None or not m.action:
             continue
-        if m.target is not None and m.current is not None and _worse(m.target, m.current, m.better) and m.current != m.target:
+        if m.target is not None and m.current is not None and m.enough(1) and _worse(m.target, m.current, m.better) and m.current != m.target:
             side = "低于" if m.better == "up" else "高于"
             found.append(Suggestion(
                 "target", m.key, f"「{m.label}」本期为 {fmt(m.current, m.unit, m.unit_label)}，{side}目标 {fmt(m.target, m.unit, m.unit_label)}",
                 m.action, 1, (float(m.current), float(m.target))))
             continue
         change = relative_change(m.current, m.previous)
-        if (change is not None and m.previous is not None and m.current is not None
+        if (change is not None and m.previous is not None and m.current is not None and m.enough(2)
                 and _worse(m.previous, m.current, m.better) and abs(change) >= rules.drop_share):
             found.append(Suggestion(
                 "drop", m.key, f"「{m.label}」本期为 {fmt(m.current, m.unit, m.unit_label)}，{period_word}"
@@ -95,7 +108,7 @@ def suggest(metrics: Sequence[MetricFacts], channels: Sequence[ChannelRate] = ()
             continue
         n = rules.trend_periods
         tail = m.history[-n:]
-        if len(tail) == n and all(v is not None for v in tail) and all(
+        if len(tail) == n and all(v is not None for v in tail) and m.enough(n) and all(
                 _worse(float(tail[i]), float(tail[i + 1]), m.better) for i in range(n - 1)):  # type: ignore[arg-type]
             labels = m.history_labels[-n:] if len(m.history_labels) >= n else ("",) * n
             path = " → ".join(f"{lab} {fmt(v, m.unit, m.unit_label)}".strip() for lab, v in zip(labels, tail, strict=True))

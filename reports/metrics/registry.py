@@ -7,7 +7,7 @@ over the product's tables returning one row per fact, with these labelled column
 - ``value``: the measure (ignored by ``COUNT``; the numerator of ``RATIO``);
 - ``den``: the denominator, only for ``RATIO``;
 - one column per dimension the metric supports, named after it (``department``, ``doctor``,
-  ``channel``, ``service_type``).
+  ``channel``, ``service_type``, ``push`` (a push's name), ``platform`` (a content platform)).
 
 ``reports.metrics.engine`` turns any metric into one grouped SQL statement per request (periods
 as a ``CASE`` over the window bounds, dimensions as ``GROUP BY``, medians with window functions),
@@ -44,7 +44,8 @@ class Unit(StrEnum):
     SCORE = "score"  # 1..5 stars
 
 
-DIMENSIONS = {"department": "科室", "doctor": "医生", "channel": "渠道", "service_type": "服务类型"}
+DIMENSIONS = {"department": "科室", "doctor": "医生", "channel": "渠道", "service_type": "服务类型", "push": "推送",
+              "platform": "平台"}
 
 
 @dataclass(frozen=True, slots=True)

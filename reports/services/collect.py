@@ -20,6 +20,7 @@ from clinical_core.domain.errors import InvalidInput, NotFound
 from clinical_core.domain.staff import Role
 from clinical_core.persistence.models import DepartmentRow, HospitalRow
 from clinical_core.persistence.uow import UnitOfWork
+from content.domain.calendar import Platform
 from reports.domain.formatting import fmt, in_display_unit, relative_change
 from reports.domain.periods import Grain, Period
 from reports.domain.suggestions import (
@@ -32,7 +33,7 @@ from reports.domain.suggestions import (
 )
 from reports.metrics.catalogue import REGISTRY
 from reports.metrics.engine import evaluate
-from reports.metrics.registry import DIMENSIONS, Metric, Registry
+from reports.metrics.registry import DIMENSIONS, Agg, Metric, Registry
 
 READERS = frozenset({Role.ADMIN, Role.OPERATIONS})
 Advance = Callable[[str], None]
@@ -57,6 +58,7 @@ class ReportKind(StrEnum):
 
 SPECIALTY_MODULES = ("内容运营", "患者评价", "问诊服务")
 CHANNEL_METRIC = "channel_conversion"
+PLATFORM_LABELS = {p.value: p.label for p in Platform}
 SERVICE_TYPE_LABELS = {**{k.value: v for k, v in SERVICE_LABELS.items()}, "prescription": "药品（处方）"}
 BREAKDOWNS = {  # dimension -> metrics shown side by side (those the metric supports)
     "department": ("consultations", "first_response_minutes", "unanswered_rate", "prescriptions_issued",
@@ -65,6 +67,10 @@ BREAKDOWNS = {  # dimension -> metrics shown side by side (those the metric supp
     "channel": ("followers_gained", "followers_lost", "channel_conversion"),
     "doctor": ("consultations", "first_response_minutes", "prescriptions_issued", "review_pass_rate",
                "income_net_fen", "review_rating", "lectures_published"),
+    "platform": ("content_posts_published", "content_episodes_published", "platform_plays", "platform_likes",
+                 "live_viewers"),
+    "push": ("push_deliveries_planned", "push_deliveries_sent", "push_delivery_rate", "push_clicks",
+             "push_click_through"),
 }
 
 
@@ -168,7 +174,7 @@ def step_count(spec: ReportSpec, registry: Registry = REGISTRY) -> int:
 def _dimensions(spec: ReportSpec) -> tuple[str, ...]:
     if spec.department:
         return ("doctor", "service_type")
-    return ("department", "service_type", "channel", "doctor")
+    return ("department", "service_type", "channel", "doctor", "platform", "push")
 
 
 def collect(uow: UnitOfWork, principal: Principal, spec: ReportSpec, *, targets: Mapping[str, float] | None = None,
@@ -196,9 +202,17 @@ def collect(uow: UnitOfWork, principal: Principal, spec: ReportSpec, *, targets:
         last_month = period.months()[-1]
         series_periods = period.months() if period.grain is Grain.YEAR else last_month.history(12)
         lines: list[MetricLine] = []
+        base_of: dict[str, tuple[int | None, ...]] = {}
         for metric in scope(spec, registry):
             step(metric.label)
-            values = evaluate(session, metric, [p.bounds() for p in history], filters=filters)
+            bases: tuple[int | None, ...] = ()
+            if metric.agg in (Agg.MEAN, Agg.RATIO):  # the denominators too: min_base judges the evidence
+                parts = evaluate(session, metric, [p.bounds() for p in history], filters=filters, parts=True)
+                values = {k: ((num or 0) / den if den else None) for k, (num, den) in parts.items()}
+                bases = tuple(int(parts[(i,)][1] or 0) for i in range(len(history)))
+            else:
+                values = evaluate(session, metric, [p.bounds() for p in history], filters=filters)
+            base_of[metric.key] = bases[-4:]
             hist = tuple((p.short_label, values[(i,)]) for i, p in enumerate(history))
             if series_periods == history[-12:]:
                 series = hist[-12:]
@@ -225,7 +239,8 @@ def collect(uow: UnitOfWork, principal: Principal, spec: ReportSpec, *, targets:
                                for key, (num, den) in parts.items()), key=lambda c: (-c.base, c.channel))
     facts = [MetricFacts(line.key, line.label, line.unit, line.better, registry.get(line.key).action, line.value,
                          line.previous, tuple(v for _, v in line.history), tuple(lab for lab, _ in line.history),
-                         line.target, line.unit_label) for line in lines]
+                         line.target, line.unit_label, base_of[line.key], registry.get(line.key).min_base)
+             for line in lines]
     channel_facts = next((f for f in facts if f.key == CHANNEL_METRIC), None)
     suggestions = suggest(facts, channels, channel_facts, rules, "同比" if period.grain is Grain.YEAR else "环比")
     who = f"{department_name}" if department_name else f"{hospital}互联网医院"
@@ -259,6 +274,8 @@ def _labels(session: Session, dimension: str, keys: list[object]) -> dict[object
         return {k: f"{names.get(k, k)}" for k in keys if k is not None}
     if dimension == "service_type":
         return {k: SERVICE_TYPE_LABELS.get(str(k), str(k)) for k in keys if k is not None}
+    if dimension == "platform":
+        return {k: PLATFORM_LABELS.get(str(k), str(k)) for k in keys if k is not None}
     return {}
 
 
