@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,26 @@ def resolve_model(name: str) -> Path:
     )
 
 
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` for the block (process-wide: concurrent encodes only see
+    a different thread count, never different results)."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    old = torch.get_num_threads()
+    if old == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 class Embedder:
     """Query/passage encoder. ``query: ``/``passage: `` prompts come from the model's own config.
 
@@ -39,14 +61,19 @@ class Embedder:
     ``quantize_queries``: passages (the index) stay fp32, single queries run int8 — the
     query path is the latency-critical one. Off by default: it cost ~0.02 nDCG@10 on
     KUAKE-QQR (docs/BENCHMARKS.md). The int8 copy is loaded only when a query is encoded.
+    ``query_threads``: torch intra-op threads while a query is encoded (None: torch's default,
+    one per core). A single short query gains little from a second thread, and on a busy host
+    the threads' barriers wait on each other (docs/BENCHMARKS.md: 2 threads ~3.7x slower than 1
+    at load 3 on 2 cores); passages (batches) keep torch's default.
     """
 
     def __init__(self, model: str, *, quantize: bool = False, quantize_queries: bool = False,
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, query_threads: int | None = 1) -> None:
         self.model_name = model
         self.quantize = quantize
         self.quantize_queries = quantize_queries and not quantize
         self.batch_size = batch_size
+        self.query_threads = query_threads
         self._model: Any = None
         self._query_model: Any = None
         self._lock = threading.Lock()
@@ -87,8 +114,9 @@ class Embedder:
 
     def encode_queries(self, texts: list[str]) -> Any:
         m = self.query_model
-        return m.encode(texts, prompt_name=self._prompt(m, "query"), batch_size=self.batch_size,
-                        normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        with _torch_threads(self.query_threads):
+            return m.encode(texts, prompt_name=self._prompt(m, "query"), batch_size=self.batch_size,
+                            normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
 
     def encode_passages(self, texts: list[str], progress: Any = None) -> Any:
         import numpy as np
