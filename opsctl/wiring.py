@@ -125,7 +125,8 @@ class Container:
     def embedder(self) -> Embedder:
         """The dense model; nothing is loaded until the first encode."""
         s = self.settings.search
-        return Embedder(s.embedding_model, quantize_queries=s.quantize_queries, query_threads=s.query_threads)
+        return Embedder(s.embedding_model, quantize_queries=s.quantize_queries, query_threads=s.query_threads,
+                        query_backend=s.query_backend)
 
     @cached_property
     def kb_index(self) -> HybridIndex:

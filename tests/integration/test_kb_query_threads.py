@@ -1,4 +1,4 @@
-"""Single queries are encoded with one torch thread (latency on a shared 2-core host), without changing results."""
+"""Single queries: ONNX Runtime or one torch thread (latency on a shared 2-core host), without changing results."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from tests.support.kb_model import shared_embedder
 pytestmark = pytest.mark.slow
 
 
-def _sharing(fp32: Embedder, query_threads: int | None) -> Embedder:
-    e = Embedder(MODEL_NAME, query_threads=query_threads)
+def _sharing(fp32: Embedder, query_threads: int | None, backend: str = "torch") -> Embedder:
+    e = Embedder(MODEL_NAME, query_threads=query_threads, query_backend=backend)
     e._model = fp32.model  # the same loaded weights: only the thread count differs
     return e
 
@@ -50,15 +50,26 @@ def test_one_thread_query_ranking_equals_the_default_threads_ranking(tmp_path: P
     fp32 = shared_embedder()
     texts = verification_sentences(160, seed=61)
     passages, queries = texts[:120], texts[120:]
-    one, default = _sharing(fp32, 1), _sharing(fp32, None)
-    index = HybridIndex(tmp_path / "idx", one)
+    one, default, onnx = _sharing(fp32, 1), _sharing(fp32, None), _sharing(fp32, 1, "onnx")
+    assert onnx.uses_onnx and not one.uses_onnx  # `make` exports the ONNX query encoder next to the model
+    index = HybridIndex(tmp_path / "idx", onnx)
     index.sync([IndexItem(f"p{i}", t, tokenize(t)) for i, t in enumerate(passages)])
     v1, vd = one.encode_queries(queries), default.encode_queries(queries)
-    assert np.abs(v1 - vd).max() < 1e-5
-    for q, a, b in zip(queries, v1, vd, strict=True):
+    vo = np.stack([onnx.encode_queries([q])[0] for q in queries])  # single queries, as the product encodes them
+    assert np.abs(v1 - vd).max() < 1e-5 and np.abs(vo - vd).max() < 1e-5
+    assert np.abs(onnx.encode_queries(queries) - vd).max() < 1e-5  # a padded batch too
+    for q, a, b, c in zip(queries, v1, vd, vo, strict=True):
         ra = rankings(index, q, tokenize(q), 10, vector=a)
         rb = rankings(index, q, tokenize(q), 10, vector=b)
-        assert ra.dense == rb.dense and ra.bm25 == rb.bm25
+        rc = rankings(index, q, tokenize(q), 10, vector=c)
+        assert ra.dense == rb.dense == rc.dense and ra.bm25 == rb.bm25
     # and through the index's own query encoding (the product path)
     q = queries[0]
     assert rankings(index, q, tokenize(q), 10).dense == rankings(index, q, tokenize(q), 10, vector=vd[0]).dense
+
+
+def test_int8_queries_and_the_torch_setting_do_not_use_onnx() -> None:
+    fp32 = shared_embedder()
+    int8 = Embedder(MODEL_NAME, quantize_queries=True)
+    int8._model = fp32.model
+    assert not int8.uses_onnx and not _sharing(fp32, 1, "torch").uses_onnx
