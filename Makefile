@@ -39,8 +39,9 @@ $(STAMPS)/venv: pyproject.toml constraints.txt | $(STAMPS)/system
 # multilingual-e5-small converted to a sentence-transformers directory and verified against the
 # wheel (cosine >= 0.99 on 1,000 sentences). ~1 min once; the builder skips a finished directory.
 MODEL_CACHE ?= $(or $(OPSCTL_MODEL_CACHE),var/models)
-$(STAMPS)/model: $(STAMPS)/venv knowledge_base/model_build.py
+$(STAMPS)/model: $(STAMPS)/venv knowledge_base/model_build.py knowledge_base/onnx_export.py
 	OMP_NUM_THREADS=2 nice -n 10 $(BIN)/python -m knowledge_base.model_build --out $(MODEL_CACHE)/multilingual-e5-small
+	OMP_NUM_THREADS=2 nice -n 10 $(BIN)/python -m knowledge_base.onnx_export --model $(MODEL_CACHE)/multilingual-e5-small
 	@touch $@
 
 demo: setup

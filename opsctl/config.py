@@ -50,6 +50,8 @@ class SearchSettings(BaseModel):
     dense_weight: float = Field(default=1.0, ge=0)
     rrf_k: int = Field(default=10, ge=1)  # reciprocal-rank constant: score = w / (rrf_k + rank)
     scan_float16: bool = False  # scan the vectors in float16: half the memory traffic, may swap near-ties
+    query_backend: Literal["onnx", "torch"] = "onnx"  # ONNX Runtime for queries when exported (`make`)
+    query_threads: int | None = Field(default=1, ge=1)  # torch threads per query encode (None: one per core)
     quantize_queries: bool = False  # int8 query encoding: faster, but lost ~0.02 nDCG@10 on KUAKE-QQR (BENCHMARKS)
 
 

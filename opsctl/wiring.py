@@ -124,7 +124,9 @@ class Container:
     @cached_property
     def embedder(self) -> Embedder:
         """The dense model; nothing is loaded until the first encode."""
-        return Embedder(self.settings.search.embedding_model, quantize_queries=self.settings.search.quantize_queries)
+        s = self.settings.search
+        return Embedder(s.embedding_model, quantize_queries=s.quantize_queries, query_threads=s.query_threads,
+                        query_backend=s.query_backend)
 
     @cached_property
     def kb_index(self) -> HybridIndex:

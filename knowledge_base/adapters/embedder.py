@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from clinical_core.domain.errors import ConfigurationError
 
 MODEL_CACHE_ENV = "OPSCTL_MODEL_CACHE"
+log = logging.getLogger(__name__)
 
 
 def model_cache_dir() -> Path:
@@ -32,6 +36,26 @@ def resolve_model(name: str) -> Path:
     )
 
 
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` for the block (process-wide: concurrent encodes only see
+    a different thread count, never different results)."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    old = torch.get_num_threads()
+    if old == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 class Embedder:
     """Query/passage encoder. ``query: ``/``passage: `` prompts come from the model's own config.
 
@@ -39,14 +63,24 @@ class Embedder:
     ``quantize_queries``: passages (the index) stay fp32, single queries run int8 — the
     query path is the latency-critical one. Off by default: it cost ~0.02 nDCG@10 on
     KUAKE-QQR (docs/BENCHMARKS.md). The int8 copy is loaded only when a query is encoded.
+    ``query_threads``: torch intra-op threads while a query is encoded (None: torch's default,
+    one per core). A single short query gains little from a second thread, and on a busy host
+    the threads' barriers wait on each other (docs/BENCHMARKS.md: 2 threads ~3.7x slower than 1
+    at load 3 on 2 cores); passages (batches) keep torch's default.
+    ``query_backend``: ``"onnx"`` encodes queries with ONNX Runtime from ``<model>/onnx/query.onnx``
+    (``python -m knowledge_base.onnx_export``; same embeddings within 1e-6, ~4x faster than torch
+    on one thread); without that file, or with int8 queries, queries fall back to torch.
     """
 
     def __init__(self, model: str, *, quantize: bool = False, quantize_queries: bool = False,
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, query_threads: int | None = 1, query_backend: str = "onnx") -> None:
         self.model_name = model
         self.quantize = quantize
         self.quantize_queries = quantize_queries and not quantize
         self.batch_size = batch_size
+        self.query_threads = query_threads
+        self.query_backend = query_backend
+        self._onnx: Any = None  # (session, tokenizer, max length), or False when unavailable
         self._model: Any = None
         self._query_model: Any = None
         self._lock = threading.Lock()
@@ -85,10 +119,50 @@ class Embedder:
     def _prompt(model: Any, name: str) -> str | None:
         return name if name in (getattr(model, "prompts", None) or {}) else None
 
+    def _onnx_session(self) -> Any:
+        if self._onnx is None:
+            with self._lock:
+                if self._onnx is None:
+                    self._onnx = self._load_onnx()
+        return self._onnx
+
+    def _load_onnx(self) -> Any:
+        from knowledge_base.onnx_export import ONNX_FILE, is_exported
+
+        if self.query_backend != "onnx" or self.quantize_queries or self.quantize:
+            return False
+        path = resolve_model(self.model_name)
+        if not is_exported(path):
+            log.warning("ONNX query encoder missing or stale (%s): queries use torch", path / ONNX_FILE)
+            return False
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.query_threads or 0
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(str(path / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+        m = self.model  # the tokenizer, prompts and maximum length of the same model
+        return session, m.tokenizer, m.max_seq_length, (getattr(m, "prompts", None) or {}).get("query", "")
+
+    @property
+    def uses_onnx(self) -> bool:
+        return bool(self._onnx_session())
+
     def encode_queries(self, texts: list[str]) -> Any:
+        onnx = self._onnx_session()
+        if onnx:
+            import numpy as np
+
+            session, tokenizer, max_length, prompt = onnx
+            f = tokenizer([prompt + t for t in texts], padding=True, truncation=True, max_length=max_length,
+                          return_tensors="np")
+            return session.run(None, {"input_ids": f["input_ids"].astype(np.int64),
+                                      "attention_mask": f["attention_mask"].astype(np.int64)})[0]
         m = self.query_model
-        return m.encode(texts, prompt_name=self._prompt(m, "query"), batch_size=self.batch_size,
-                        normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        with _torch_threads(self.query_threads):
+            return m.encode(texts, prompt_name=self._prompt(m, "query"), batch_size=self.batch_size,
+                            normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
 
     def encode_passages(self, texts: list[str], progress: Any = None) -> Any:
         import numpy as np

@@ -66,7 +66,11 @@ def test_query_quantisation_and_fusion_follow_the_settings(monkeypatch) -> None:
     monkeypatch.delenv("OPSCTL_CONFIG", raising=False)
     default = Container(load_settings())
     assert not default.embedder.quantize_queries and not default.embedder.quantize  # int8 lost quality: off
+    assert default.embedder.query_backend == "onnx" and default.embedder.query_threads == 1  # latency (BENCHMARKS)
     monkeypatch.setenv("OPSCTL_SEARCH__QUANTIZE_QUERIES", "true")
     monkeypatch.setenv("OPSCTL_SEARCH__RRF_K", "60")
+    monkeypatch.setenv("OPSCTL_SEARCH__QUERY_BACKEND", "torch")
+    monkeypatch.setenv("OPSCTL_SEARCH__QUERY_THREADS", "2")
     off = Container(load_settings())
     assert off.embedder.quantize_queries and not off.embedder.quantize and off.settings.search.rrf_k == 60
+    assert off.embedder.query_backend == "torch" and off.embedder.query_threads == 2

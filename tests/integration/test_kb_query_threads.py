@@ -1,0 +1,75 @@
+"""Single queries: ONNX Runtime or one torch thread (latency on a shared 2-core host), without changing results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from knowledge_base.adapters.embedder import Embedder
+from knowledge_base.adapters.index import HybridIndex, IndexItem, rankings
+from knowledge_base.adapters.tokens import tokenize
+from knowledge_base.model_build import MODEL_NAME, verification_sentences
+from tests.support.kb_model import shared_embedder
+
+pytestmark = pytest.mark.slow
+
+
+def _sharing(fp32: Embedder, query_threads: int | None, backend: str = "torch") -> Embedder:
+    e = Embedder(MODEL_NAME, query_threads=query_threads, query_backend=backend)
+    e._model = fp32.model  # the same loaded weights: only the thread count differs
+    return e
+
+
+def test_query_encoding_runs_on_the_configured_threads_and_restores_torch() -> None:
+    fp32 = shared_embedder()
+    seen: list[int] = []
+    model = fp32.model
+    original = type(model).encode
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(self, *args, **kwargs)
+
+    before = torch.get_num_threads()
+    mp = pytest.MonkeyPatch()
+    mp.setattr(type(model), "encode", spy)
+    try:
+        _sharing(fp32, 1).encode_queries(["高血压能吃柚子吗"])
+        _sharing(fp32, None).encode_queries(["高血压能吃柚子吗"])
+        _sharing(fp32, 1).encode_passages(["passage"])
+    finally:
+        mp.undo()
+    assert seen == [1, before, before]  # one thread for a query; torch's default otherwise (and restored)
+    assert torch.get_num_threads() == before
+
+
+def test_one_thread_query_ranking_equals_the_default_threads_ranking(tmp_path: Path) -> None:
+    fp32 = shared_embedder()
+    texts = verification_sentences(160, seed=61)
+    passages, queries = texts[:120], texts[120:]
+    one, default, onnx = _sharing(fp32, 1), _sharing(fp32, None), _sharing(fp32, 1, "onnx")
+    assert onnx.uses_onnx and not one.uses_onnx  # `make` exports the ONNX query encoder next to the model
+    index = HybridIndex(tmp_path / "idx", onnx)
+    index.sync([IndexItem(f"p{i}", t, tokenize(t)) for i, t in enumerate(passages)])
+    v1, vd = one.encode_queries(queries), default.encode_queries(queries)
+    vo = np.stack([onnx.encode_queries([q])[0] for q in queries])  # single queries, as the product encodes them
+    assert np.abs(v1 - vd).max() < 1e-5 and np.abs(vo - vd).max() < 1e-5
+    assert np.abs(onnx.encode_queries(queries) - vd).max() < 1e-5  # a padded batch too
+    for q, a, b, c in zip(queries, v1, vd, vo, strict=True):
+        ra = rankings(index, q, tokenize(q), 10, vector=a)
+        rb = rankings(index, q, tokenize(q), 10, vector=b)
+        rc = rankings(index, q, tokenize(q), 10, vector=c)
+        assert ra.dense == rb.dense == rc.dense and ra.bm25 == rb.bm25
+    # and through the index's own query encoding (the product path)
+    q = queries[0]
+    assert rankings(index, q, tokenize(q), 10).dense == rankings(index, q, tokenize(q), 10, vector=vd[0]).dense
+
+
+def test_int8_queries_and_the_torch_setting_do_not_use_onnx() -> None:
+    fp32 = shared_embedder()
+    int8 = Embedder(MODEL_NAME, quantize_queries=True)
+    int8._model = fp32.model
+    assert not int8.uses_onnx and not _sharing(fp32, 1, "torch").uses_onnx
