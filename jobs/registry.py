@@ -176,10 +176,17 @@ def counts_of(result: Any) -> dict[str, Any]:
 # Jobs that exist on main. Suggested schedules follow each service's own docstring.
 # ---------------------------------------------------------------------------------------------
 
-def _settle_consult_refunds(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
-    from clinical_core.services.consult_ledger import settle_refunds
 
-    return settle_refunds(resources.uow(), resources.payments, **options)
+
+def settle(path: str) -> JobCallable:
+    """A refund-settlement job ``module:function(uow, gateway, **options)``: it takes the payment
+    gateway instead of ``now``, so the shared contract adapter does not fit."""
+
+    def call(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
+        return _resolve(path)(resources.uow(), resources.payments, **options)
+
+    call.__qualname__ = path
+    return call
 
 
 def _settle_rx_refunds(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
@@ -208,16 +215,8 @@ def _deliver_followups(resources: JobResources, now: datetime, options: Mapping[
                        **{"quiet_hours": resources.followup_quiet_hours, **options})
 
 
-def _settle_nursing_refunds(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
-    from clinical_core.services.nursing_orders import settle_refunds
-
-    return settle_refunds(resources.uow(), resources.payments, **options)
 
 
-def _settle_tip_refunds(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
-    from content.services.lecture_engagement import settle_tip_refunds
-
-    return settle_tip_refunds(resources.uow(), resources.payments, **options)
 
 
 def _release_unpaid_visits(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
@@ -232,10 +231,6 @@ def _remind_visits(resources: JobResources, now: datetime, options: Mapping[str,
     return send_reminders(resources.uow(), now, sender=resources.video_reminders, **{"lead_minutes": 60, **options})
 
 
-def _settle_visit_refunds(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
-    from clinical_core.services.video_ledger import settle_refunds
-
-    return settle_refunds(resources.uow(), resources.payments, **options)
 
 
 def _dispatch_pushes(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
@@ -267,7 +262,8 @@ _SPECS: tuple[JobSpec, ...] = (
             contract("clinical_core.services.consult_jobs:expire_unanswered"), every(minutes=1),
             grace=timedelta(minutes=10), coalesce=True),
     JobSpec("consult.settle_refunds", "向支付渠道发送待处理的咨询退款",
-            _settle_consult_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
+            settle("clinical_core.services.consult_ledger:settle_refunds"),
+            every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
     JobSpec("rx.settle_refunds", "向支付渠道发送待处理的药费退款",
             _settle_rx_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
     JobSpec("wechat.process_inbox", "处理公众号回调事件队列（关注、扫码、群发结果）",
@@ -284,9 +280,11 @@ _SPECS: tuple[JobSpec, ...] = (
             contract("clinical_core.services.nursing_alarms:escalate_unacknowledged"), every(minutes=1),
             grace=timedelta(minutes=5), coalesce=True),
     JobSpec("nursing.settle_refunds", "向支付渠道发送待处理的护理订单退款",
-            _settle_nursing_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
+            settle("clinical_core.services.nursing_orders:settle_refunds"),
+            every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
     JobSpec("lecture.settle_tip_refunds", "向支付渠道发送待处理的讲堂赞赏退款",
-            _settle_tip_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
+            settle("content.services.lecture_engagement:settle_tip_refunds"),
+            every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
     JobSpec("video.release_unpaid", "释放超时未支付的视频复诊预约（含 HIS 号源）",
             _release_unpaid_visits, every(minutes=1), grace=timedelta(minutes=10), coalesce=True),
     JobSpec("video.mark_no_shows", "号源时段结束仍未入诊的预约标记为爽约",
@@ -295,7 +293,8 @@ _SPECS: tuple[JobSpec, ...] = (
     JobSpec("video.send_reminders", "视频复诊开始前发送微信提醒",
             _remind_visits, every(minutes=5), grace=timedelta(minutes=15), coalesce=True),
     JobSpec("video.settle_refunds", "向支付渠道发送待处理的视频复诊退款",
-            _settle_visit_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
+            settle("clinical_core.services.video_ledger:settle_refunds"),
+            every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
     JobSpec("push.dispatch_due", "把到期的定时推送排入投递台账（免打扰时段、频次上限、每月 4 次群发）",
             _dispatch_pushes, every(minutes=1), grace=timedelta(minutes=30), coalesce=True),
     JobSpec("push.settle_unknown", "回收中断的投递，按微信任务完成事件核销结果未知的推送（不盲目重发）",
