@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from clinical_core.adapters.attachments import FileAttachmentStore
 from clinical_core.adapters.geocoder_sandbox import SandboxGeocoder
@@ -145,7 +146,12 @@ class Container:
     def uow(self) -> UnitOfWork:
         if not self._schema_checked:
             self.check_schema()
-        return UnitOfWork(self.engine, self.clock, self.vault)
+        return UnitOfWork(self.engine, self.clock, self.vault, self.session_factory)
+
+    @cached_property
+    def session_factory(self) -> sessionmaker[Session]:
+        """One session factory per process (a unit of work per request need not build its own)."""
+        return sessionmaker(bind=self.engine, expire_on_commit=False)
 
     def check_schema(self) -> None:
         """Once per process: the database must be at the code's migration head."""

@@ -26,7 +26,7 @@ MAX_UPLOAD = max(limit for types in ATTACHMENT_TYPES.values() for limit in types
 
 
 def _port(name: str) -> Any:
-    def dependency(request: Request) -> Any:
+    async def dependency(request: Request) -> Any:  # no I/O: no threadpool hop
         return getattr(request.app.state, name)
     return dependency
 

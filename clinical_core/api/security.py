@@ -7,7 +7,7 @@ principal these return.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -22,7 +22,11 @@ from clinical_core.services.accounts import authenticate
 _bearer = HTTPBearer(auto_error=False, description="opsctl users token 签发的访问令牌")
 
 
-def get_uow(request: Request) -> UnitOfWork:
+# Dependencies that do no I/O are ``async``: FastAPI runs a sync dependency in the threadpool, a
+# thread hop per dependency per request. Only ``authenticated`` (a database read) stays sync.
+
+
+async def get_uow(request: Request) -> UnitOfWork:
     return request.app.state.uow_factory()
 
 
@@ -40,10 +44,10 @@ def authenticated(
 PrincipalDep = Annotated[Principal, Depends(authenticated)]
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """Dependency factory: the caller must hold one of ``roles``."""
 
-    def dependency(principal: PrincipalDep) -> Principal:
+    async def dependency(principal: PrincipalDep) -> Principal:
         ensure_role(principal, roles)
         return principal
 

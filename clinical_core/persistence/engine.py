@@ -6,6 +6,8 @@ several processes may share the file; PostgreSQL is the production database.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        _WRITE_GATES[engine] = threading.Lock()
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+        # Pool as large as the HTTP server's threadpool (anyio: 40 threads), so a request thread
+        # never waits for a connection while the database has capacity.
+        options = {"pool_size": 10, "max_overflow": 30, **kwargs}
+        return create_engine(parsed, pool_pre_ping=True, **options)
     raise ConfigurationError(f"不支持的数据库：{parsed.get_backend_name()}（仅支持 SQLite 与 PostgreSQL）")
+
+
+_WRITE_GATES: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+def write_gate(engine: Engine) -> threading.Lock | None:
+    """The lock the writing units of work of this process take before SQLite's write lock (an
+    SQLite engine made here), or None (PostgreSQL: row locks, no database-wide writer)."""
+    return _WRITE_GATES.get(engine)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -7,6 +7,10 @@
 Leaving the block without ``commit()`` rolls back. After-commit callbacks
 (``uow.after_commit(fn)``) carry side effects on the outside world, so a
 failed WeChat call never undoes a clinical change (STYLE rule 5).
+
+A use case that only reads says so (``with uow.read_only(): ...``): on SQLite
+it then starts a deferred transaction, which in WAL mode neither waits for a
+writer nor makes one wait, instead of taking the database's write lock.
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinical_core.domain.time import Clock
+from clinical_core.persistence.engine import write_gate
 from clinical_core.ports.vault import Vault
+
+# How long a unit of work waits for its process's SQLite write gate before it asks SQLite anyway
+# (which then waits its own busy timeout, and fails with "database is locked" after it).
+GATE_TIMEOUT_SECONDS = 30.0
 
 
 class UnitOfWork:
@@ -26,27 +35,51 @@ class UnitOfWork:
 
     session: Session
 
-    def __init__(self, engine: Engine, clock: Clock, vault: Vault) -> None:
-        self._factory = sessionmaker(bind=engine, expire_on_commit=False)
+    def __init__(self, engine: Engine, clock: Clock, vault: Vault,
+                 session_factory: sessionmaker[Session] | None = None) -> None:
+        self._factory = session_factory or sessionmaker(bind=engine, expire_on_commit=False)
         self.engine = engine
         self.clock = clock
         self.vault = vault
         self._after_commit: list[Callable[[], None]] = []
+        self._read_only = False
+        self._gate_held = False
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def read_only(self) -> UnitOfWork:
+        """This use case only reads: ``with uow.read_only(): ...`` (always rolled back; ``commit()``
+        refuses). On SQLite a deferred transaction instead of the write lock; the next ``with uow:``
+        is a writing unit of work again."""
+        self._read_only = True
+        return self
+
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
         self._after_commit = []
-        if self.engine.dialect.name == "sqlite":
+        if self.engine.dialect.name == "sqlite" and not self._read_only:
             # SQLite: take the write lock when the use case starts (BEGIN IMMEDIATE), waiting on the
             # busy timeout. A deferred transaction that read first and writes later fails at once
             # with "database is locked" when another writer committed in between (it cannot wait
             # without risking a deadlock), which concurrent API requests hit constantly. Reads
             # outside units of work (the fake HIS, the payment sandbox) stay deferred.
-            self.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            #
+            # The threads of one process first queue on the engine's write gate: SQLite's busy
+            # handler polls with sleeps of up to 100 ms, so writers waiting inside SQLite sleep
+            # while the lock is free (the API served ~50 writes/s that way). The gate orders them;
+            # the database still decides (other processes, conditional UPDATEs).
+            gate = write_gate(self.engine)
+            if gate is not None:
+                self._gate_held = gate.acquire(timeout=GATE_TIMEOUT_SECONDS)
+            try:
+                self.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            except BaseException:
+                self._release_gate()
+                self.session.close()
+                self._read_only = False
+                raise
         return self
 
     def __exit__(
@@ -55,13 +88,27 @@ class UnitOfWork:
         try:
             self.session.rollback()
         finally:
-            self.session.close()
+            try:
+                self.session.close()
+            finally:
+                self._release_gate()
+                self._read_only = False
 
     def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         self.session.commit()
+        self._release_gate()  # SQLite's lock is gone with the commit; after-commit work runs ungated
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
+
+    def _release_gate(self) -> None:
+        if self._gate_held:
+            self._gate_held = False
+            gate = write_gate(self.engine)
+            assert gate is not None
+            gate.release()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)

@@ -212,7 +212,7 @@ def authenticate(uow: UnitOfWork, token: str) -> Principal:
     """Bearer token → principal. Unknown, expired, revoked or inactive: refused."""
     if not token or not token.startswith(TOKEN_PREFIX):
         raise Unauthenticated("缺少或无法识别的访问令牌")
-    with uow:
+    with uow.read_only():  # every API request passes here: never behind the writers
         found = uow.session.execute(
             select(ApiTokenRow, AccountRow, StaffRow.public_id, PatientRow.public_id)
             .join(AccountRow, ApiTokenRow.account_id == AccountRow.id)
