@@ -6,8 +6,6 @@ several processes may share the file; PostgreSQL is the production database.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -25,26 +23,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, **kwargs)
+        # A file database: as many pooled connections as the HTTP server has request threads, so that
+        # a burst does not open (and pragma) overflow connections only to close them again.
+        options = {"pool_size": 10, "max_overflow": 30, **kwargs} if parsed.database not in (None, "", ":memory:") \
+            else kwargs
+        engine = create_engine(parsed, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        _WRITE_GATES[engine] = threading.Lock()
         return engine
     if parsed.get_backend_name() == "postgresql":
         # Pool as large as the HTTP server's threadpool (anyio: 40 threads), so a request thread
-        # never waits for a connection while the database has capacity.
+        # never waits for a connection while the database has capacity; 10 stay open when idle.
         options = {"pool_size": 10, "max_overflow": 30, **kwargs}
         return create_engine(parsed, pool_pre_ping=True, **options)
     raise ConfigurationError(f"不支持的数据库：{parsed.get_backend_name()}（仅支持 SQLite 与 PostgreSQL）")
-
-
-_WRITE_GATES: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
-
-
-def write_gate(engine: Engine) -> threading.Lock | None:
-    """The lock the writing units of work of this process take before SQLite's write lock (an
-    SQLite engine made here), or None (PostgreSQL: row locks, no database-wide writer)."""
-    return _WRITE_GATES.get(engine)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

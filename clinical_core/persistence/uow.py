@@ -22,12 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinical_core.domain.time import Clock
-from clinical_core.persistence.engine import write_gate
 from clinical_core.ports.vault import Vault
-
-# How long a unit of work waits for its process's SQLite write gate before it asks SQLite anyway
-# (which then waits its own busy timeout, and fails with "database is locked" after it).
-GATE_TIMEOUT_SECONDS = 30.0
 
 
 class UnitOfWork:
@@ -43,7 +38,6 @@ class UnitOfWork:
         self.vault = vault
         self._after_commit: list[Callable[[], None]] = []
         self._read_only = False
-        self._gate_held = False
 
     @property
     def dialect(self) -> str:
@@ -65,20 +59,10 @@ class UnitOfWork:
             # with "database is locked" when another writer committed in between (it cannot wait
             # without risking a deadlock), which concurrent API requests hit constantly. Reads
             # outside units of work (the fake HIS, the payment sandbox) stay deferred.
-            #
-            # The threads of one process first queue on the engine's write gate: SQLite's busy
-            # handler polls with sleeps of up to 100 ms, so writers waiting inside SQLite sleep
-            # while the lock is free (the API served ~50 writes/s that way). The gate orders them;
-            # the database still decides (other processes, conditional UPDATEs).
-            gate = write_gate(self.engine)
-            if gate is not None:
-                self._gate_held = gate.acquire(timeout=GATE_TIMEOUT_SECONDS)
             try:
                 self.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             except BaseException:
-                self._release_gate()
                 self.session.close()
-                self._read_only = False
                 raise
         return self
 
@@ -88,27 +72,16 @@ class UnitOfWork:
         try:
             self.session.rollback()
         finally:
-            try:
-                self.session.close()
-            finally:
-                self._release_gate()
-                self._read_only = False
+            self.session.close()
+            self._read_only = False
 
     def commit(self) -> None:
         if self._read_only:
             raise RuntimeError("a read-only unit of work cannot commit")
         self.session.commit()
-        self._release_gate()  # SQLite's lock is gone with the commit; after-commit work runs ungated
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
-
-    def _release_gate(self) -> None:
-        if self._gate_held:
-            self._gate_held = False
-            gate = write_gate(self.engine)
-            assert gate is not None
-            gate.release()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)

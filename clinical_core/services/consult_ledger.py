@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 
 from clinical_core.domain.access import Principal, ensure_role
-from clinical_core.domain.consultation import CloseReason, Ledger, ensure_refundable, ledger
+from clinical_core.domain.consultation import CloseReason, Ledger, ensure_refundable
 from clinical_core.domain.errors import NotFound
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.staff import Role
@@ -59,11 +59,13 @@ class DoctorStats:
 
 
 def ledger_of(uow: UnitOfWork, consultation_pk: int) -> Ledger:
-    paid = uow.session.scalars(select(ConsultPaymentRow.amount_fen).where(
-        ConsultPaymentRow.consultation_id == consultation_pk, ConsultPaymentRow.status == "succeeded"))
-    refunded = uow.session.scalars(select(ConsultRefundRow.amount_fen).where(
-        ConsultRefundRow.consultation_id == consultation_pk, ConsultRefundRow.status == "succeeded"))
-    return ledger(paid, refunded)
+    """Succeeded payments and refunds of one order, in one statement (every order view reads it)."""
+    paid = select(func.coalesce(func.sum(ConsultPaymentRow.amount_fen), 0)).where(
+        ConsultPaymentRow.consultation_id == consultation_pk, ConsultPaymentRow.status == "succeeded")
+    refunded = select(func.coalesce(func.sum(ConsultRefundRow.amount_fen), 0)).where(
+        ConsultRefundRow.consultation_id == consultation_pk, ConsultRefundRow.status == "succeeded")
+    paid_fen, refunded_fen = uow.session.execute(select(paid.scalar_subquery(), refunded.scalar_subquery())).one()
+    return Ledger(int(paid_fen), int(refunded_fen))
 
 
 def _committed_refunds(uow: UnitOfWork, consultation_pk: int) -> int:

@@ -68,3 +68,13 @@ class _Lazy:
 
     def __getattr__(self, attribute: str) -> object:
         return getattr(getattr(self._container, self._name), attribute)
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``opsctl serve --workers N`` worker: configuration from ``$OPSCTL_CONFIG`` /
+    ``./opsctl.toml`` / ``OPSCTL_*`` variables, as the parent process read it."""
+    from opsctl.config import load_settings
+
+    container = Container(load_settings())
+    container.check_schema()  # once per worker, before its first request
+    return create_app(container.settings, container)
