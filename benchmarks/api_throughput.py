@@ -133,12 +133,19 @@ asyncio.run(main(int(sys.argv[1])))
 class HttpConnection:
     """One keep-alive HTTP/1.1 connection over asyncio streams; requests are pre-encoded bytes."""
 
+    # uvicorn closes a keep-alive connection idle for 5 s; a paced user thinking longer reconnects
+    # first (as a browser or httpx would) instead of writing into a connection being closed.
+    MAX_IDLE = 4.0
+
     def __init__(self, port: int) -> None:
         self.port = port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
 
     async def request(self, raw: bytes) -> tuple[int, bytes]:
+        if self.writer is not None and time.monotonic() - self.last_used > self.MAX_IDLE:
+            await self.close()
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self.reader is not None
@@ -150,6 +157,7 @@ class HttpConnection:
         except (asyncio.IncompleteReadError, ConnectionError):
             await self.close()
             raise
+        self.last_used = time.monotonic()
         if close:
             await self.close()
         return status, body
@@ -414,8 +422,10 @@ def prepare(env: dict[str, str], doctors: int) -> tuple[str, str, list[str]]:
 def _median_run(runs: list[dict[str, object]]) -> dict[str, object]:
     """The run with the median throughput, plus every run's throughput."""
     ordered = sorted(runs, key=lambda r: float(r["requests_per_s"]))  # type: ignore[arg-type]
+    cpu = [float(r["server_cpu_ms_per_request"]) for r in runs if "server_cpu_ms_per_request" in r]  # type: ignore[arg-type]
     return {**ordered[(len(ordered) - 1) // 2], "runs_requests_per_s": [r["requests_per_s"] for r in runs],
-            "runs_p99_ms": [r["p99_ms"] for r in runs]}
+            "runs_p99_ms": [r["p99_ms"] for r in runs], "runs_loadavg_1min": [r["loadavg_1min"] for r in runs],
+            "median_server_cpu_ms_per_request": round(statistics.median(cpu), 3) if cpu else None}
 
 
 def main() -> None:
@@ -513,6 +523,13 @@ def main() -> None:
     assert isinstance(product, dict) and isinstance(anchor, dict)
     ratios = [float(p["requests_per_s"]) / float(a["requests_per_s"])  # type: ignore[arg-type]
               for p, a in zip(runs["closed/product"], runs["closed/anchor"], strict=True)]
+    # The same comparison in server CPU per request (anchor ÷ product): what the server would reach with
+    # a core to itself, much less disturbed by the machine's other users than requests/s.
+    cpu_of = {name: results[f"closed/{name}"]["median_server_cpu_ms_per_request"]  # type: ignore[index]
+              for name in ("anchor", "product", "baseline") if f"closed/{name}" in results}
+    results["cpu_ratio"] = round(cpu_of["anchor"] / cpu_of["product"], 3)
+    if "baseline" in cpu_of:
+        results["cpu_ratio_baseline"] = round(cpu_of["anchor"] / cpu_of["baseline"], 3)
     if "closed/baseline" in runs:
         results["ratio_baseline"] = round(float(results["closed/baseline"]["requests_per_s"])  # type: ignore[index]
                                           / float(anchor["requests_per_s"]), 3)  # type: ignore[arg-type]
