@@ -10,14 +10,24 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from clinical_core.domain.access import Principal
-from clinical_core.domain.consultation import Ledger
+from clinical_core.domain.consultation import Ledger, ServiceKind
 from clinical_core.domain.errors import ConfigurationError, Unauthenticated
 from clinical_core.domain.staff import FilingStatus, Role
-from clinical_core.persistence.models import AuditRow
-from clinical_core.services import accounts
+from clinical_core.persistence.consultation import (
+    ConsultationRow,
+    ConsultPaymentRow,
+    ConsultRefundRow,
+    ConsultServiceRow,
+)
+from clinical_core.persistence.models import AuditRow, PatientRow
+from clinical_core.services import accounts, consult_settings
+from clinical_core.services.consult_ledger import ledger_of
+from opsctl.http.app import app_from_environment
 from opsctl.wiring import Container
+from tests.support.clinic import OPS, build_clinic
 
 ADMIN = Principal("cli:root", "root", Role.ADMIN)
 
@@ -68,23 +78,13 @@ def test_read_only_unit_of_work_refuses_to_commit_and_lasts_one_block(container:
 
 
 def test_ledger_sums_only_succeeded_payments_and_refunds(container: Container) -> None:
-    from clinical_core.persistence.consultation import ConsultationRow, ConsultPaymentRow, ConsultRefundRow
-    from clinical_core.services.consult_ledger import ledger_of
-    from tests.support.clinic import OPS, build_clinic
 
     clinic = build_clinic(container)
-    from clinical_core.domain.consultation import ServiceKind
-    from clinical_core.services import consult_settings
 
     service = consult_settings.configure_service(container.uow(), OPS, consult_settings.ServiceSettings(
         kind=ServiceKind.DEPARTMENT, price_fen=3000, department_code="CARD"))
     now = container.clock.now()
     with container.uow() as uow:
-        from sqlalchemy import select
-
-        from clinical_core.persistence.consultation import ConsultServiceRow
-        from clinical_core.persistence.models import PatientRow
-
         svc = uow.session.scalar(select(ConsultServiceRow).where(ConsultServiceRow.public_id == service.public_id))
         patient = uow.session.scalar(select(PatientRow).where(PatientRow.public_id == clinic.patient.patient_id))
         assert svc is not None and patient is not None
@@ -110,7 +110,6 @@ def test_ledger_sums_only_succeeded_payments_and_refunds(container: Container) -
 
 def test_serve_worker_builds_its_app_from_the_environment(sqlite_container: Container,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from opsctl.http.app import app_from_environment
 
     s = sqlite_container.settings
     assert s.secret_key is not None
@@ -125,7 +124,6 @@ def test_serve_worker_builds_its_app_from_the_environment(sqlite_container: Cont
 
 
 def test_serve_worker_refuses_an_unmigrated_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from opsctl.http.app import app_from_environment
 
     monkeypatch.delenv("OPSCTL_CONFIG", raising=False)
     monkeypatch.setenv("OPSCTL_DATA_DIR", str(tmp_path / "var"))
