@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from content.domain.calendar import Platform
-from pathlib import Path
-
 from content.domain.live import Audience, LiveStatus
 from content.services import live as live_service
 from opsctl.cli.commands.content import parse_local
@@ -37,6 +37,14 @@ TemplateOpt = Annotated[Path | None, typer.Option("--group-template", help="社�
 FollowersTemplateOpt = Annotated[Path | None, typer.Option("--followers-template",
                                                            help="关注者预告的 jinja2 模板文件（UTF-8）",
                                                            exists=True, dir_okay=False)]
+
+
+def _announcements(rows: list[live_service.AnnouncementView], columns: list[tuple[str, str]], fmt: Format,
+                   title: str | None = None) -> None:
+    """Tables show ``columns``; JSON carries every field (state codes, ids, times)."""
+    if fmt is Format.json:
+        columns = [(f.name, f.name) for f in fields(live_service.AnnouncementView)]
+    render(rows, columns, fmt, **({"title": title} if title else {}))
 
 
 def _read(path: Path | None) -> str | None:
@@ -95,7 +103,8 @@ def announce(
                                  audience=audience, send_at=parse_local(send_at) if send_at else None,
                                  group_ids=tuple(group or ()), dry_run=dry_run,
                                  followers_template=_read(followers_template), group_template=_read(group_template))
-    render(rows, ANNOUNCEMENT_COLUMNS, choose(fmt, as_json), title="预告（预演：未推送、未记录）" if dry_run else "直播预告")
+    _announcements(rows, ANNOUNCEMENT_COLUMNS, choose(fmt, as_json),
+                   "预告（预演：未推送、未记录）" if dry_run else "直播预告")
 
 
 @app.command("announcements")
@@ -105,8 +114,8 @@ def announcements(session_id: IdArg, fmt: FormatOpt = Format.table, as_json: Jso
     示例：opsctl live announcements liv_0123 --json
     """
     c = container()
-    render(live_service.announcements(c.uow(), operator(), session_id, pushes=c.live_pushes), ANNOUNCEMENT_COLUMNS,
-           choose(fmt, as_json), title="直播预告")
+    _announcements(live_service.announcements(c.uow(), operator(), session_id, pushes=c.live_pushes),
+                   ANNOUNCEMENT_COLUMNS, choose(fmt, as_json), "直播预告")
 
 
 @app.command("tasks")
@@ -120,8 +129,8 @@ def tasks(
 
     示例：opsctl live tasks --session liv_0123
     """
-    render(live_service.group_tasks(container().uow(), operator(), session_id=session_id, include_done=all_),
-           TASK_COLUMNS, choose(fmt, as_json), title="社群发布任务")
+    _announcements(live_service.group_tasks(container().uow(), operator(), session_id=session_id,
+                                            include_done=all_), TASK_COLUMNS, choose(fmt, as_json), "社群发布任务")
 
 
 @app.command("posted")
@@ -131,7 +140,8 @@ def posted(task_id: Annotated[str, typer.Argument(help="任务编号 ann_...")],
 
     示例：opsctl live posted ann_0123
     """
-    render([live_service.mark_posted(container().uow(), operator(), task_id)], TASK_COLUMNS, choose(fmt, as_json))
+    _announcements([live_service.mark_posted(container().uow(), operator(), task_id)], TASK_COLUMNS,
+                   choose(fmt, as_json))
 
 
 @app.command("reschedule")
