@@ -13,9 +13,9 @@ transaction; a rescheduled session is announced again to the same targets with t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from clinical_core.domain.access import Principal, ensure_role
 from clinical_core.domain.errors import ConfigurationError, Conflict, IllegalTransition, InvalidInput, NotFound
@@ -425,30 +425,39 @@ def _withdraw_open(uow: UnitOfWork, row: LiveSessionRow, pushes: AnnouncementPus
     return withdrawn, posted, cancelled
 
 
-def withdraw_stale(uow: UnitOfWork, now: datetime, *, pushes: AnnouncementPushes) -> Withdrawn:
+def withdraw_stale(uow: UnitOfWork, now: datetime, *, pushes: AnnouncementPushes,
+                   window: timedelta = timedelta(days=7)) -> Withdrawn:
     """Scheduled job (LIVE-3): an open announcement whose session started, was cancelled or moved
-    is withdrawn and its push cancelled, so nothing announces a past or a wrong time (a safety
-    net: cancel and reschedule already do it in their own transaction)."""
+    before its push went out is withdrawn and the push cancelled, so nothing announces a past or
+    a wrong time; a push caught mid-send has its remaining rows cancelled (what was sent stays
+    counted). A safety net: cancel and reschedule already do this in their own transaction.
+    Looks at announcements of start times within ``window`` before now or later."""
     withdrawn = cancelled = 0
     with uow:
         candidates = list(uow.session.execute(
             select(LiveAnnouncementRow.id, LiveSessionRow.public_id).join(
                 LiveSessionRow, LiveSessionRow.id == LiveAnnouncementRow.session_id)
             .where(LiveAnnouncementRow.status == AnnouncementStatus.OPEN.value,
-                   LiveAnnouncementRow.push_ref.is_not(None))).all())
+                   LiveAnnouncementRow.push_ref.is_not(None), LiveAnnouncementRow.announced_start >= now - window,
+                   or_(LiveSessionRow.status != LiveStatus.SCHEDULED.value, LiveSessionRow.planned_start <= now,
+                       LiveSessionRow.planned_start != LiveAnnouncementRow.announced_start))).all())
     for ann_id, session_ref in candidates:
         with uow:
             row = _session(uow, session_ref, lock=True)
             ann = uow.session.get(LiveAnnouncementRow, ann_id)
-            if ann is None or ann.status != AnnouncementStatus.OPEN.value:
+            if ann is None or ann.status != AnnouncementStatus.OPEN.value or not ann.push_ref:
                 continue
             if not rules.is_stale(LiveStatus(row.status), row.planned_start, ann.announced_start, now):
                 continue
-            progress = pushes.cancel(uow, ann.push_ref or "", "system:live-announcements")
-            cancelled += progress.status == "cancelled"
-            _move(uow, ann, AnnouncementAction.WITHDRAW, "system:live-announcements", withdrawn_at=now,
-                  withdraw_reason="stale")
-            withdrawn += 1
+            progress = pushes.progress(uow, [ann.push_ref]).get(ann.push_ref)
+            if progress is not None and progress.status in ("done", "cancelled"):
+                continue  # it went out (or was stopped) already: nothing to withdraw
+            if progress is not None:
+                cancelled += pushes.cancel(uow, ann.push_ref, "system:live-announcements").status == "cancelled"
+            if progress is None or progress.status in ("draft", "scheduled"):  # nothing went out
+                _move(uow, ann, AnnouncementAction.WITHDRAW, "system:live-announcements", withdrawn_at=now,
+                      withdraw_reason="stale")
+                withdrawn += 1
             uow.commit()
     return Withdrawn(withdrawn, cancelled)
 
