@@ -18,7 +18,14 @@ from sqlalchemy import select, update
 
 from campaigns.domain import pushes as P
 from campaigns.persistence.pushes import DeliveryRow, PushRow, SegmentRow
-from campaigns.services.pushes import PushView, SendingRules, _audience, _check_rules, _check_variant, _view
+from campaigns.services.pushes import (
+    PushView,
+    SendingRules,
+    _audience,
+    _check_rules,
+    _check_variant,
+    _view,
+)
 from clinical_core.domain.errors import InvalidInput, NotFound
 from clinical_core.domain.ids import new_public_id
 from clinical_core.persistence.uow import UnitOfWork

@@ -20,7 +20,13 @@ from datetime import date, datetime, time
 from sqlalchemy import func, select, update
 
 from clinical_core.domain.access import Principal, ensure_role
-from clinical_core.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from clinical_core.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+)
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.staff import Role
 from clinical_core.domain.time import SHANGHAI
@@ -28,7 +34,12 @@ from clinical_core.persistence.models import DepartmentRow, StaffRow
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.services import audit
 from content.domain import calendar as rules
-from content.domain.calendar import CalendarEntry, EpisodeAction, EpisodeStatus, Platform
+from content.domain.calendar import (
+    CalendarEntry,
+    EpisodeAction,
+    EpisodeStatus,
+    Platform,
+)
 from content.domain.live import LiveStatus
 from content.persistence.models import EpisodeRow, LiveSessionRow, PostRow, SeriesRow
 

@@ -18,7 +18,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 
 from clinical_core.domain.access import Principal, ensure_role
-from clinical_core.domain.errors import ConfigurationError, Conflict, IllegalTransition, InvalidInput, NotFound
+from clinical_core.domain.errors import (
+    ConfigurationError,
+    Conflict,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+)
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.staff import Role
 from clinical_core.persistence.models import DepartmentRow, StaffRow
@@ -34,8 +40,17 @@ from content.domain.live import (
     LiveAction,
     LiveStatus,
 )
-from content.persistence.models import CommunityGroupRow, LiveAnnouncementRow, LiveSessionRow, LiveStatRow
-from content.ports.announcements import AnnouncementPush, AnnouncementPushes, PushProgress
+from content.persistence.models import (
+    CommunityGroupRow,
+    LiveAnnouncementRow,
+    LiveSessionRow,
+    LiveStatRow,
+)
+from content.ports.announcements import (
+    AnnouncementPush,
+    AnnouncementPushes,
+    PushProgress,
+)
 from content.services import live_copy as copy
 
 PLANNERS = (Role.OPERATIONS, Role.ADMIN)

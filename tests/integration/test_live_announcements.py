@@ -19,7 +19,12 @@ from campaigns.persistence.pushes import DeliveryRow, PushRow
 from campaigns.services import delivery, pushes
 from campaigns.services.render import make_renderer
 from clinical_core.domain.errors import IllegalTransition, InvalidInput, RuleViolation
-from clinical_core.persistence.models import DepartmentRow, FollowerRow, HisVisitRow, PatientRow
+from clinical_core.persistence.models import (
+    DepartmentRow,
+    FollowerRow,
+    HisVisitRow,
+    PatientRow,
+)
 from content.domain.calendar import Platform
 from content.domain.live import Audience
 from content.persistence.models import LiveAnnouncementRow
@@ -27,7 +32,12 @@ from content.services import live
 from opsctl.live_pushes import CampaignAnnouncementPushes
 from opsctl.wiring import Container
 from tests.support.clinic import OPS, Clinic, build_clinic
-from tests.support.pushes import add_followers, inbox_deliver, received_mass, received_templates
+from tests.support.pushes import (
+    add_followers,
+    inbox_deliver,
+    received_mass,
+    received_templates,
+)
 from tests.support.wechat import client, sandbox
 
 RENDER = make_renderer("http://127.0.0.1:8700")
