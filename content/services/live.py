@@ -518,6 +518,7 @@ def cancel(uow: UnitOfWork, principal: Principal, session_id: str, reason: str, 
         raise InvalidInput("取消直播请写明原因", field="reason")
     with uow:
         row = _session(uow, session_id, lock=True)
+        rules.next_status(row.public_id, LiveStatus(row.status), LiveAction.CANCEL)  # refuse before touching pushes
         _withdraw_open(uow, row, pushes, principal.actor, "cancelled")
         _act(uow, principal, row, LiveAction.CANCEL, cancel_reason=reason.strip()[:100])
         posted = uow.session.scalars(select(LiveAnnouncementRow).where(

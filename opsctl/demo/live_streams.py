@@ -148,12 +148,14 @@ def step_live_announcements(ctx: DemoContext) -> None:
             .where(PushRow.public_id.in_(refs), DeliveryRow.state == "skipped").group_by(DeliveryRow.error)).all())
     ctx.add("直播排期（本月）", len(sessions), f"每周四 20:00；改期 {moved} 场，取消 {cancelled} 场")
     ctx.add("直播预告推送", len(pushed),
-            "；".join(f"{k} {v}" for k, v in sorted(states.items())) + f"（模板消息标题超 20 字改群发 {refused} 条）")
+            "；".join(f"{k} {v}" for k, v in sorted(states.items()))
+            + (f"（模板消息标题超 20 字改群发 {refused} 条）" if refused else "（模板消息 4 条、群发 1 条）"))
     ctx.add("直播预告送达（台账）", sum(a.sent for a in pushed),
             f"按规则跳过 {sum(a.skipped for a in pushed)}："
             + ("；".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: str(kv[0]))) or "无"))
     ctx.add("社群发布任务", sum(1 for a in views if a.target != "followers"),
-            f"运营已发布 {posted}，撤回 "
-            f"{sum(1 for a in views if a.target != 'followers' and a.state == 'withdrawn')}（含取消通知任务）")
+            f"运营已发到群 {posted}；其中改期通知 "
+            f"{sum(1 for a in views if a.target != 'followers' and a.purpose == 'reschedule')}、取消通知 "
+            f"{sum(1 for a in views if a.purpose == 'cancel')}")
     ctx.add("撤回的预告", sum(1 for a in views if a.state == "withdrawn"),
             f"改期、取消时撤回并取消推送；开播前未发出而由定时任务撤回 {withdrawn} 条")
