@@ -54,6 +54,9 @@ class JobResources(Protocol):
     @property
     def push_job_options(self) -> Mapping[str, Any]: ...
 
+    @property
+    def live_pushes(self) -> Any: ...
+
 
 JobCallable = Callable[[JobResources, datetime, Mapping[str, Any]], Any]
 
@@ -247,6 +250,12 @@ def _settle_pushes(resources: JobResources, now: datetime, options: Mapping[str,
     return settle_unknown(resources.uow(), now, **{"sender": push["sender"], "render": push["render"], **options})
 
 
+def _withdraw_live_announcements(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
+    from content.services.live import withdraw_stale
+
+    return withdraw_stale(resources.uow(), now, **{"pushes": resources.live_pushes, **options})
+
+
 def _archive(function: str) -> JobCallable:
     def call(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
         from reports.services import archive
@@ -302,6 +311,8 @@ _SPECS: tuple[JobSpec, ...] = (
     JobSpec("push.pick_winners", "A/B 推送到期时选出胜出版本并发给其余受众",
             contract("campaigns.services.links:pick_winners"), every(minutes=15), grace=timedelta(hours=1),
             coalesce=True),
+    JobSpec("live.withdraw_stale_announcements", "撤回已开播、已取消或已改期直播尚未发出的预告推送",
+            _withdraw_live_announcements, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
     # A missing report is worse than a late one: a day's grace, run once.
     JobSpec("reports.archive_month", "生成并归档上月运营月报（含清单与校验和）",
             _archive("archive_last_month"), cron("0 8 1 * *"), grace=timedelta(days=1), coalesce=True,

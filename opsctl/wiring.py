@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from campaigns.adapters.wechat_client import OpsWeChatClient
     from campaigns.services.delivery import Rules as DeliveryRules
     from campaigns.services.pushes import SendingRules
+    from opsctl.live_pushes import CampaignAnnouncementPushes
     from opsctl.video_reminders import WeChatVisitReminders
 
 
@@ -211,6 +212,14 @@ class Container:
 
         return {"sender": WeChatPushSender(self.wechat), "rules": rules_from(self.settings),
                 "render": make_renderer(self.settings.http.public_base_url)}
+
+    @property
+    def live_pushes(self) -> CampaignAnnouncementPushes:
+        """Live announcements to followers go out as pushes of the campaigns engine (the
+        ``AnnouncementPushes`` port of content), with the configured sending rules."""
+        from opsctl.live_pushes import CampaignAnnouncementPushes
+
+        return CampaignAnnouncementPushes(rules_from(self.settings), self.settings.push.live_template_id)
 
     @property
     def report_archive_options(self) -> dict[str, object]:

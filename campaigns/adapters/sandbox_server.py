@@ -107,6 +107,8 @@ class SandboxWeChat:
                                    "就诊时间：{{keyword2.DATA}}\n就诊科室：{{keyword3.DATA}}\n{{remark.DATA}}"},
             "tpl_sandbox_followup": {"title": "随访提醒", "content": "{{first.DATA}}\n随访医生：{{keyword1.DATA}}\n"
                                      "随访内容：{{keyword2.DATA}}\n{{remark.DATA}}"},
+            "tpl_sandbox_live": {"title": "直播预告", "content": "{{first.DATA}}\n直播主题：{{keyword1.DATA}}\n"
+                                 "直播时间：{{keyword2.DATA}}\n直播平台：{{keyword3.DATA}}\n{{remark.DATA}}"},
         }
         self.template_sent: list[dict[str, Any]] = []
         self.template_day: dict[str, int] = {}  # YYYY-MM-DD -> template messages sent (100,000 a day)

@@ -1,4 +1,5 @@
-"""名医讲堂 over HTTP (LEC-1, LEC-2), and the doctor's medical review of short videos.
+"""名医讲堂 over HTTP (LEC-1, LEC-2). (The doctor's medical review of short videos is in
+``content/api/calendar.py``.)
 
 Patients list, read or listen, comment, like, share and tip; doctors keep
 their published / draft tabs, create and edit (audio uploaded as multipart,
@@ -18,9 +19,7 @@ from pydantic import BaseModel, Field
 from clinical_core.api.consultations import PaymentsDep
 from clinical_core.api.security import PrincipalDep, UowDep
 from clinical_core.domain.errors import InvalidInput
-from content.domain.calendar import EpisodeStatus
 from content.domain.lectures import AUDIO_MAX_BYTES, CommentStatus, DoctorTab, LectureKind, ShareChannel
-from content.services import calendar as cal
 from content.services import lecture_engagement as engage
 from content.services import lectures as service
 
@@ -47,11 +46,6 @@ class TipIn(BaseModel):
 
 class ReasonIn(BaseModel):
     reason: str = Field(default="", max_length=100)
-
-
-class ReviewIn(BaseModel):
-    approve: bool
-    note: str = Field(default="", max_length=200)
 
 
 async def _saved_audio(request: Request, audio: UploadFile | None) -> Path | None:
@@ -184,17 +178,6 @@ def disable(lecture_id: str, principal: PrincipalDep, uow: UowDep) -> service.Le
 @router.post("/lectures/{lecture_id}/enable", response_model=service.LectureView, summary="启用")
 def enable(lecture_id: str, principal: PrincipalDep, uow: UowDep) -> service.LectureView:
     return service.enable_lecture(uow, principal, lecture_id)
-
-
-@router.get("/content/episodes", response_model=list[cal.EpisodeView], summary="短视频剧集（医生查看待医学审核的）")
-def episodes(principal: PrincipalDep, uow: UowDep,
-             status: EpisodeStatus | None = EpisodeStatus.EDITED) -> list[cal.EpisodeView]:
-    return cal.list_episodes(uow, principal, status=status)
-
-
-@router.post("/content/episodes/{episode_id}/review", response_model=cal.EpisodeView, summary="医学审核（医生）")
-def review(episode_id: str, body: ReviewIn, principal: PrincipalDep, uow: UowDep) -> cal.EpisodeView:
-    return cal.medical_review(uow, principal, episode_id, approve=body.approve, note=body.note)
 
 
 # --- operations ---

@@ -175,6 +175,7 @@ class LiveSessionRow(PublicIdMixin, Base):
     account: Mapped[str] = mapped_column(String(60))
     title: Mapped[str] = mapped_column(String(60))
     host_staff_id: Mapped[int | None] = mapped_column(fk("staff.id"))
+    department_code: Mapped[str | None] = mapped_column(String(20))  # whose followers hear of it
     planned_start: Mapped[datetime] = mapped_column(index=True)
     planned_minutes: Mapped[int] = mapped_column(Integer)
     plan: Mapped[str] = mapped_column(Text)
@@ -187,14 +188,28 @@ class LiveSessionRow(PublicIdMixin, Base):
     created_at: Mapped[datetime]
 
 
-class LiveAnnouncementRow(IdMixin, Base):
-    """直播预告: the copy for followers (group empty) or for one community group."""
+class LiveAnnouncementRow(PublicIdMixin, Base):
+    """直播预告 for one target and one announced start time: to followers through a push of the
+    campaigns push engine (``push_ref``; its state is the push's), or to one community group as
+    an operator's task (open → posted). Withdrawn when the session is cancelled or rescheduled.
+    No unique key: announcing locks the session row and reuses an open announcement."""
 
     __tablename__ = "live_announcements"
-    __table_args__ = (UniqueConstraint("session_id", "target"),)
     session_id: Mapped[int] = mapped_column(fk("live_sessions.id"), index=True)
     target: Mapped[str] = mapped_column(String(80))  # "followers" or a community group's public id
-    text: Mapped[str] = mapped_column(String(500))
+    announced_start: Mapped[datetime]  # the start time the copy announces
+    text: Mapped[str] = mapped_column(String(600))
+    status: Mapped[str] = mapped_column(String(12), index=True)  # open | posted | withdrawn
+    purpose: Mapped[str] = mapped_column(String(12), default="announce")  # announce | reschedule | cancel
+    kind: Mapped[str | None] = mapped_column(String(12))  # followers: mass | template
+    audience: Mapped[str | None] = mapped_column(String(12))  # followers: department | doctor | all
+    push_ref: Mapped[str | None] = mapped_column(String(40), index=True)  # pushes.public_id
+    send_at: Mapped[datetime | None]  # followers: when the push is scheduled
+    posted_at: Mapped[datetime | None]
+    posted_by: Mapped[str | None] = mapped_column(String(80))
+    withdrawn_at: Mapped[datetime | None]
+    withdraw_reason: Mapped[str | None] = mapped_column(String(40))
+    created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime]
 
 

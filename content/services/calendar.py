@@ -4,6 +4,12 @@ medical review, platform posts planned on a calendar and published.
 Operations staff plan, mark shot/edited and publish; the medical review is a
 doctor's (CAL-1). Every status change is a conditional UPDATE on the status the
 decision was made from, with an audit entry in the same transaction.
+
+Who reads (CAL-5): operations staff and administrators read everything; a
+doctor reads the series of their own department (``content_series.department``
+holds the department's name or code), those series' episodes and posts, and
+the live sessions of their department on the calendar. Listings are filtered;
+asking for another department's series or episode by id is ``Forbidden``.
 """
 
 from __future__ import annotations
@@ -14,20 +20,61 @@ from datetime import date, datetime, time
 from sqlalchemy import func, select, update
 
 from clinical_core.domain.access import Principal, ensure_role
-from clinical_core.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from clinical_core.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+)
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.staff import Role
 from clinical_core.domain.time import SHANGHAI
-from clinical_core.persistence.models import StaffRow
+from clinical_core.persistence.models import DepartmentRow, StaffRow
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.services import audit
 from content.domain import calendar as rules
-from content.domain.calendar import CalendarEntry, EpisodeAction, EpisodeStatus, Platform
+from content.domain.calendar import (
+    CalendarEntry,
+    EpisodeAction,
+    EpisodeStatus,
+    Platform,
+)
 from content.domain.live import LiveStatus
 from content.persistence.models import EpisodeRow, LiveSessionRow, PostRow, SeriesRow
 
 PLANNERS = (Role.OPERATIONS, Role.ADMIN)
-VIEWERS = (Role.OPERATIONS, Role.ADMIN, Role.DOCTOR, Role.CUSTOMER_SERVICE)
+VIEWERS = (Role.OPERATIONS, Role.ADMIN, Role.DOCTOR)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a reader may see: everything (``departments is None``) or the series of these
+    department names/codes (a doctor's own department; empty when the doctor has none)."""
+
+    departments: tuple[str, ...] | None
+    department_id: int | None = None
+
+    def allows(self, department: str) -> bool:
+        return self.departments is None or department in self.departments
+
+
+def reader_scope(uow: UnitOfWork, principal: Principal) -> Scope:
+    """CAL-5: operations and administrators see every department; a doctor only their own."""
+    ensure_role(principal, VIEWERS)
+    if principal.role is not Role.DOCTOR:
+        return Scope(None)
+    staff = uow.session.scalar(select(StaffRow).where(StaffRow.public_id == principal.staff_id)) \
+        if principal.staff_id else None
+    dept = uow.session.get(DepartmentRow, staff.department_id) if staff and staff.department_id else None
+    if dept is None:
+        return Scope(())
+    return Scope((dept.name, dept.code), dept.id)
+
+
+def _ensure_visible(scope: Scope, series: SeriesRow) -> None:
+    if not scope.allows(series.department):
+        raise Forbidden("只能查看本科室的系列与剧集")
 
 
 @dataclass(frozen=True)
@@ -141,7 +188,19 @@ def create_series(uow: UnitOfWork, principal: Principal, title: str, department:
 def list_series(uow: UnitOfWork, principal: Principal) -> list[SeriesView]:
     ensure_role(principal, VIEWERS)
     with uow:
-        return [_series_view(uow, r) for r in uow.session.scalars(select(SeriesRow).order_by(SeriesRow.id))]
+        scope = reader_scope(uow, principal)
+        query = select(SeriesRow).order_by(SeriesRow.id)
+        if scope.departments is not None:
+            query = query.where(SeriesRow.department.in_(scope.departments))
+        return [_series_view(uow, r) for r in uow.session.scalars(query)]
+
+
+def get_series(uow: UnitOfWork, principal: Principal, series_id: str) -> SeriesView:
+    ensure_role(principal, VIEWERS)
+    with uow:
+        row = _series(uow, series_id)
+        _ensure_visible(reader_scope(uow, principal), row)
+        return _series_view(uow, row)
 
 
 def add_episode(uow: UnitOfWork, principal: Principal, series_id: str, title: str) -> EpisodeView:
@@ -167,12 +226,28 @@ def list_episodes(uow: UnitOfWork, principal: Principal, *, series_id: str | Non
                   status: EpisodeStatus | None = None) -> list[EpisodeView]:
     ensure_role(principal, VIEWERS)
     with uow:
+        scope = reader_scope(uow, principal)
         query = select(EpisodeRow).order_by(EpisodeRow.series_id, EpisodeRow.number)
         if series_id:
-            query = query.where(EpisodeRow.series_id == _series(uow, series_id).id)
+            series = _series(uow, series_id)
+            _ensure_visible(scope, series)
+            query = query.where(EpisodeRow.series_id == series.id)
+        if scope.departments is not None:
+            query = query.where(EpisodeRow.series_id.in_(
+                select(SeriesRow.id).where(SeriesRow.department.in_(scope.departments))))
         if status:
             query = query.where(EpisodeRow.status == status.value)
         return [_episode_view(uow, r) for r in uow.session.scalars(query)]
+
+
+def get_episode(uow: UnitOfWork, principal: Principal, episode_id: str) -> EpisodeView:
+    ensure_role(principal, VIEWERS)
+    with uow:
+        row = _episode(uow, episode_id)
+        series = uow.session.get(SeriesRow, row.series_id)
+        assert series is not None
+        _ensure_visible(reader_scope(uow, principal), series)
+        return _episode_view(uow, row)
 
 
 def _move(uow: UnitOfWork, principal: Principal, row: EpisodeRow, action: EpisodeAction,
@@ -256,6 +331,8 @@ def plan_post(uow: UnitOfWork, principal: Principal, episode_id: str, platform: 
 
 def reschedule_post(uow: UnitOfWork, principal: Principal, post_id: str, planned_at: datetime) -> PostView:
     ensure_role(principal, PLANNERS)
+    if planned_at.tzinfo is None:
+        raise InvalidInput("计划时间需要带时区", field="planned_at")
     with uow:
         row = _post(uow, post_id)
         if row.published_at is not None:
@@ -294,15 +371,23 @@ def calendar(uow: UnitOfWork, principal: Principal, since: date, until: date, *,
              platform: Platform | None = None) -> list[CalendarEntry]:
     """The calendar of [since, until) (Shanghai days): video posts and live sessions, by day."""
     ensure_role(principal, VIEWERS)
+    if until <= since:
+        raise InvalidInput("结束日期应晚于开始日期", field="until")
+    if (until - since).days > 366:
+        raise InvalidInput("日历一次最多查看 366 天", field="until")
     start = datetime.combine(since, time(0), tzinfo=SHANGHAI)
     end = datetime.combine(until, time(0), tzinfo=SHANGHAI)
     entries: list[tuple[datetime, CalendarEntry]] = []
     with uow:
+        scope = reader_scope(uow, principal)
         posts = select(PostRow, EpisodeRow).join(EpisodeRow, EpisodeRow.id == PostRow.episode_id).where(
             func.coalesce(PostRow.published_at, PostRow.planned_at) >= start,
             func.coalesce(PostRow.published_at, PostRow.planned_at) < end)
         if platform:
             posts = posts.where(PostRow.platform == platform.value)
+        if scope.departments is not None:
+            posts = posts.where(EpisodeRow.series_id.in_(
+                select(SeriesRow.id).where(SeriesRow.department.in_(scope.departments))))
         for post, episode in uow.session.execute(posts).all():
             when = post.published_at or post.planned_at
             state = "已发布" if post.published_at else f"计划（{EpisodeStatus(episode.status).label}）"
@@ -311,6 +396,9 @@ def calendar(uow: UnitOfWork, principal: Principal, since: date, until: date, *,
         lives = select(LiveSessionRow).where(LiveSessionRow.planned_start >= start, LiveSessionRow.planned_start < end)
         if platform:
             lives = lives.where(LiveSessionRow.platform == platform.value)
+        if scope.departments is not None:  # a doctor: the sessions hosted by a doctor of their department
+            lives = lives.where(LiveSessionRow.host_staff_id.in_(
+                select(StaffRow.id).where(StaffRow.department_id == (scope.department_id or -1))))
         for live in uow.session.scalars(lives):
             entries.append((live.planned_start, CalendarEntry(
                 live.planned_start.astimezone(SHANGHAI).date(), live.platform, "live", live.title,

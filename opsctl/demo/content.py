@@ -114,14 +114,15 @@ def step_content_calendar(ctx: DemoContext) -> None:
             cal.publish_post(uow(), OPERATOR, post_id, published_at=_at(day, 20 if _platform == "douyin" else 21))
             published += 1
 
-    # A live Q&A on Douyin, announced to followers and the community group.
+    # A live Q&A on Douyin, announced to the community group (the pushes to followers: step_live_announcements).
     group = live.add_group(uow(), OPERATOR, "心内科高血压患者群1", "心血管内科", "王护士")
     live_day = start + timedelta(days=max(0, min(12, ctx.plan.days - 2)))
     ctx.clock.current = _at(live_day - timedelta(days=3), 10)
     session = live.schedule(uow(), OPERATOR, platform=Platform.DOUYIN, account="深大附院心内科", title="高血压直播答疑",
                             planned_start=_at(live_day, 20), minutes=60, host_staff_id=doctor_id,
                             plan="一、家庭自测血压的方法；二、常用降压药的服用时间；三、观众提问答疑")
-    live.announce(uow(), OPERATOR, session.public_id, group_ids=(group.public_id,))
+    [task] = live.announce(uow(), OPERATOR, session.public_id, followers=False, group_ids=(group.public_id,))
+    live.mark_posted(uow(), OPERATOR, task.public_id or "")
     ctx.clock.current = _at(live_day, 20)
     live.start(uow(), OPERATOR, session.public_id)
     ctx.clock.current = _at(live_day, 21, 5)

@@ -23,6 +23,7 @@ from opsctl.demo.consultations import step_consultations
 from opsctl.demo.content import step_content_calendar, step_lecture_engagement, step_lectures, step_short_video
 from opsctl.demo.followup import step_followup
 from opsctl.demo.knowledge import step_knowledge_base
+from opsctl.demo.live_streams import step_live_announcements
 from opsctl.demo.nursing import step_nursing
 from opsctl.demo.context import ADMIN, CUSTOMER_SERVICE, OPERATOR, DemoContext, Step, SummaryRow
 from opsctl.demo.prescriptions import step_prescriptions
@@ -111,7 +112,7 @@ def step_totals(ctx: DemoContext) -> None:
 STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, step_consultations, step_prescriptions,
                      step_nursing,
                      step_wechat, step_pushes, step_video_visits, step_short_video, step_lectures,
-                     step_lecture_engagement, step_content_calendar, step_knowledge_base, step_followup,
+                     step_lecture_engagement, step_content_calendar, step_live_announcements, step_knowledge_base, step_followup,
                      step_totals, step_monthly_report]
 
 

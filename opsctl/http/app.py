@@ -8,6 +8,7 @@ from sqlalchemy import text
 from campaigns.api import followup as followup_api
 from campaigns.api import push_links, wechat_callback
 from clinical_core.api import consultations, nursing, patients, prescriptions, problems, video
+from content.api import calendar as calendar_api
 from content.api import lectures as lectures_api
 from content.scripts import api as scripts_api
 from knowledge_base.api import search as kb_api
@@ -57,6 +58,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.include_router(scripts_api.router)
     app.include_router(followup_api.router)
     app.include_router(lectures_api.router)
+    app.include_router(calendar_api.router)
     return app
 
 

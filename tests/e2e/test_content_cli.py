@@ -78,11 +78,28 @@ def test_calendar_import_live_and_community(tmp_path: Path, monkeypatch: pytest.
     session = json.loads(opsctl("live", "schedule", "高血压直播答疑", "--platform", "douyin", "--account", "深大附院心内科",
                                 "--at", "2099-11-05 20:00", "--plan", "一、家庭自测血压；二、常用降压药；三、观众提问答疑",
                                 "--json"))
+    err = opsctl("live", "announce", session["public_id"], "--dry-run", expect=3)  # no department, no host
+    assert "--audience" in err
+    template = tmp_path / "群文案.j2"
+    template.write_text("{{ group.name }}的朋友们：{{ when }}直播「{{ title }}」", encoding="utf-8")
     preview = json.loads(opsctl("live", "announce", session["public_id"], "--group", group["public_id"], "--dry-run",
-                                "--json"))
-    assert [p["target_name"] for p in preview] == ["关注者", "心内科高血压患者群1"]
+                                "--audience", "all", "--group-template", str(template), "--json"))
+    assert [(p["target_name"], p["state"], p["audience_size"]) for p in preview] == [
+        ("全部关注者", "dry_run", 0), ("心内科高血压患者群1", "dry_run", None)]
+    assert preview[1]["text"] == "心内科高血压患者群1的朋友们：11月5日 20:00直播「高血压直播答疑」"
     assert json.loads(opsctl("live", "show", session["public_id"], "--json"))["announcements"] == 0
-    opsctl("live", "announce", session["public_id"], "--group", group["public_id"])
+    err = opsctl("live", "announce", session["public_id"], "--audience", "all", "--kind", "template", expect=4)
+    assert "templates sync" in err  # a template message needs WeChat's template list first
+    opsctl("live", "announce", session["public_id"], "--group", group["public_id"], "--audience", "all",
+           "--send-at", "2099-11-04 10:00")
+    states = json.loads(opsctl("live", "announcements", session["public_id"], "--json"))
+    assert [(a["target_name"], a["state"], a["kind"]) for a in states] == [
+        ("全部关注者", "scheduled", "mass"), ("心内科高血压患者群1", "to_post", None)]
+    assert json.loads(opsctl("push", "status", states[0]["push_id"], "--json"))[0]["status"] == "scheduled"
+    [task] = json.loads(opsctl("live", "tasks", "--json"))
+    assert task["target_name"] == "心内科高血压患者群1（群主 王护士）" and task["text"].startswith("各位群友好！")
+    assert json.loads(opsctl("live", "posted", task["public_id"], "--json"))[0]["state"] == "posted"
+    assert json.loads(opsctl("live", "tasks", "--json")) == []
     opsctl("live", "start", session["public_id"])
     assert json.loads(opsctl("live", "end", session["public_id"], "--json"))["status"] == "ended"
     opsctl("content", "stats", "import", str(xlsx(tmp_path / "直播.xlsx", DOUYIN_LIVE, [

@@ -145,16 +145,17 @@ def test_live_session_plan_announce_run_and_statistics(container: Container, tmp
                             title="高血压直播答疑", planned_start=start, minutes=60,
                             plan="一、家庭自测血压的方法；二、常用降压药；三、观众提问答疑",
                             host_staff_id=clinic.doctor_a.staff_id)
-    preview = live.announce(c.uow(), OPS, session.public_id, group_ids=(group.public_id,), dry_run=True)
-    assert [a.target_name for a in preview] == ["关注者", "心内科高血压患者群1"]
+    port = c.live_pushes
+    preview = live.announce(c.uow(), OPS, session.public_id, pushes=port, group_ids=(group.public_id,), dry_run=True)
+    assert [a.target_name for a in preview] == ["科室关注者", "心内科高血压患者群1"]
     assert live.get_session(c.uow(), OPS, session.public_id).announcements == 0
-    live.announce(c.uow(), OPS, session.public_id, group_ids=(group.public_id,))
-    live.announce(c.uow(), OPS, session.public_id, group_ids=(group.public_id,))  # idempotent per target
+    live.announce(c.uow(), OPS, session.public_id, pushes=port, group_ids=(group.public_id,))
+    live.announce(c.uow(), OPS, session.public_id, pushes=port, group_ids=(group.public_id,))  # idempotent per target
     assert live.get_session(c.uow(), OPS, session.public_id).announcements == 2
     c.clock.current = start
     live.start(c.uow(), OPS, session.public_id)
     with pytest.raises(RuleViolation):
-        live.announce(c.uow(), OPS, session.public_id)
+        live.announce(c.uow(), OPS, session.public_id, pushes=port)
     with pytest.raises(IllegalTransition):
         live.cancel(c.uow(), OPS, session.public_id, "医生临时手术")
     live.end(c.uow(), OPS, session.public_id)

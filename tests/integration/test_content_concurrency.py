@@ -99,3 +99,44 @@ def test_two_operators_publish_one_post(container: Container) -> None:
     outcomes = race(lambda: cal.publish_post(c.uow(), OPS, post), lambda: cal.publish_post(c.uow(), OPS, post))
     assert sum(isinstance(o, cal.PostView) for o in outcomes) == 1
     assert sum(isinstance(o, Conflict) for o in outcomes) == 1
+
+
+def test_two_operators_announce_one_live_session_and_one_cancels_it(container: Container) -> None:
+    """Announcing locks the session row: one push and one group task however many announce at
+    once; a cancel racing an announcement leaves no push scheduled for the cancelled stream."""
+    from campaigns.persistence.pushes import PushRow
+    from clinical_core.domain.errors import RuleViolation
+    from content.domain.live import Audience
+    from content.persistence.models import LiveAnnouncementRow, LiveSessionRow
+    from content.services import live
+
+    c = container
+    clinic = build_clinic(c)
+    port = c.live_pushes
+    group = live.add_group(c.uow(), OPS, "心内科高血压患者群1", "心血管内科", "王护士")
+    for round_ in range(3):
+        sid = live.schedule(c.uow(), OPS, platform=Platform.DOUYIN, account="深大附院心内科", title="高血压直播答疑",
+                            planned_start=datetime(2026, 11, 5 + round_, 12, 0, tzinfo=UTC), minutes=60,
+                            plan="一、家庭自测血压的方法；二、常用降压药；三、观众提问答疑",
+                            host_staff_id=clinic.doctor_a.staff_id).public_id
+
+        def announce(sid: str = sid) -> object:
+            return live.announce(c.uow(), OPS, sid, pushes=port, audience=Audience.ALL, group_ids=(group.public_id,),
+                                 send_at=datetime(2026, 11, 4, 2, 0, tzinfo=UTC))
+
+        def counts(sid: str = sid) -> tuple[int, int, list[str]]:
+            with c.uow() as u:
+                anns = list(u.session.scalars(select(LiveAnnouncementRow).join(
+                    LiveSessionRow, LiveSessionRow.id == LiveAnnouncementRow.session_id).where(
+                    LiveSessionRow.public_id == sid)))
+                refs = [a.push_ref for a in anns if a.push_ref]
+                statuses = list(u.session.scalars(select(PushRow.status).where(PushRow.public_id.in_(refs))))
+                return len(anns), len(refs), statuses
+
+        assert not any(isinstance(o, DomainError) for o in race(announce, announce, announce))
+        assert counts() == (2, 1, ["scheduled"])
+        outcomes = race(announce, lambda sid=sid: live.cancel(c.uow(), OPS, sid, "医生临时手术", pushes=port))
+        assert outcomes[1] is not None and not isinstance(outcomes[1], DomainError)
+        assert outcomes[0] is not None and (not isinstance(outcomes[0], DomainError)
+                                            or isinstance(outcomes[0], RuleViolation))  # LIVE-2 after the cancel
+        assert counts()[2] == ["cancelled"]  # nothing left to send for the cancelled stream
