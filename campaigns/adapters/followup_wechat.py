@@ -21,16 +21,10 @@ from campaigns.domain.followup import (
     DeliveryUnknown,
     OutboundMessage,
     SendReceipt,
-    StepKind,
+    template_data,
 )
-from clinical_core.domain.time import to_local
 
 RETRYABLE = frozenset({-1, 45009, 45011, 45047})
-
-
-def _field(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= L.TEMPLATE_FIELD_CHARS else flat[: L.TEMPLATE_FIELD_CHARS - 1] + "…"
 
 
 class WeChatFollowupSender:
@@ -42,13 +36,7 @@ class WeChatFollowupSender:
         self.public_base_url = public_base_url.rstrip("/")
 
     def data(self, message: OutboundMessage) -> dict[str, dict[str, str]]:
-        data = {
-            "first": {"value": _field(f"随访提醒：{message.kind.label}")},
-            "keyword1": {"value": _field(message.title)},
-            "keyword2": {"value": to_local(message.due_at).strftime("%Y-%m-%d %H:%M")},
-            "remark": {"value": _field(message.body or ("点击填写问卷" if message.kind is StepKind.QUESTIONNAIRE
-                                                     else "点击查看详情"))},
-        }
+        data = template_data(message)
         L.check_template_data(data)
         return data
 

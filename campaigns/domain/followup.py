@@ -24,6 +24,7 @@ from clinical_core.domain.time import SHANGHAI
 
 MAX_STEPS = 50
 MAX_DAY = 365
+TEMPLATE_FIELD_CHARS = 20  # WeChat shows template message fields up to 20 characters (campaigns.domain.limits)
 MAX_ATTEMPTS = 3  # refusals worth retrying (busy, quota) are retried this many times
 RETRY_AFTER = timedelta(minutes=30)
 SENDING_TIMEOUT = timedelta(minutes=10)  # a step still "sending" after this: its sender died
@@ -68,12 +69,13 @@ class StepAction(StrEnum):
     CANCEL = "cancel"
     SETTLE_SENT = "settle_sent"
     SETTLE_FAILED = "settle_failed"
+    WITHDRAW = "withdraw"
 
     @property
     def label(self) -> str:
         return {"claim": "开始发送", "sent": "确认送达", "refused": "记录失败", "lost": "记录结果未知",
                 "retry": "重新排队", "cancel": "取消", "settle_sent": "人工确认已送达",
-                "settle_failed": "人工确认未送达"}[self]
+                "settle_failed": "人工确认未送达", "withdraw": "撤回未发出的消息"}[self]
 
 
 S = StepStatus
@@ -86,6 +88,8 @@ STEP_TRANSITIONS: dict[StepAction, tuple[frozenset[StepStatus], StepStatus]] = {
     StepAction.CANCEL: (frozenset({S.PENDING, S.FAILED}), S.CANCELLED),
     StepAction.SETTLE_SENT: (frozenset({S.UNKNOWN}), S.SENT),
     StepAction.SETTLE_FAILED: (frozenset({S.UNKNOWN}), S.FAILED),
+    # the plan stopped while the step's ledger row was still pending: the message never left
+    StepAction.WITHDRAW: (frozenset({S.SENDING}), S.CANCELLED),
 }
 
 
@@ -246,6 +250,24 @@ class DeliveryUnknown(DomainError):
     """The call's outcome is unknown (timeout, connection lost): the message may have arrived."""
 
     title = "送达结果未知"
+
+
+def _field(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= TEMPLATE_FIELD_CHARS else flat[: TEMPLATE_FIELD_CHARS - 1] + "…"
+
+
+def template_data(message: OutboundMessage, zone: tzinfo = SHANGHAI) -> dict[str, dict[str, str]]:
+    """The WeChat template message of one step: each field ≤ 20 characters without line breaks
+    (WeChat truncates silently, so opsctl shortens with an ellipsis itself); the content
+    (questionnaire, image, voice, course, booking page) is behind the message's link."""
+    return {
+        "first": {"value": _field(f"随访提醒：{message.kind.label}")},
+        "keyword1": {"value": _field(message.title)},
+        "keyword2": {"value": message.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")},
+        "remark": {"value": _field(message.body or ("点击填写问卷" if message.kind is StepKind.QUESTIONNAIRE
+                                                 else "点击查看详情"))},
+    }
 
 
 class FollowupSender(Protocol):

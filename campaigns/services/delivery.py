@@ -110,6 +110,7 @@ class Call:
     rendered: dict[int, dict[str, Any]] = field(default_factory=dict)  # template rows: id -> {data} / {error}
     attempts: int | None = None  # calls made on these rows including this one (None: read it when needed)
     source: Any = None  # the claimed ledger row (id, openid, patient_id, variant) for the renderer
+    purpose: str | None = None  # "followup": a follow-up plan step (its step follows the row)
 
 
 def worker_name() -> str:
@@ -181,7 +182,7 @@ def claim(uow: UnitOfWork, worker: str, *, limit: int = 100, rules: Rules = Rule
             .where(t.c.claim == token, t.c.state == target).order_by(t.c.id)).all()
         p = PushRow.__table__
         pushes = {r.id: r for r in uow.session.execute(
-            select(p.c.id, p.c.public_id, p.c.kind, p.c.variants).where(p.c.id.in_({r.push_id for r in claimed})))}
+            select(p.c.id, p.c.public_id, p.c.kind, p.c.variants, p.c.purpose).where(p.c.id.in_({r.push_id for r in claimed})))}
         uow.commit()
     contents: dict[tuple[int, str], dict[str, Any]] = {}
     for row in claimed:
@@ -197,7 +198,7 @@ def claim(uow: UnitOfWork, worker: str, *, limit: int = 100, rules: Rules = Rule
                               content=dict(content, batch_no=row.batch_no)))
         else:  # the content dict is shared by the calls of one variant: nobody writes to it
             calls.append(Call(push.id, push.public_id, push.kind, row.variant, token, [(row.id, row.openid)],
-                              content=content, attempts=row.attempts, source=row))
+                              content=content, attempts=row.attempts, source=row, purpose=push.purpose))
     return calls
 
 
@@ -381,6 +382,10 @@ def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Re
         for (call, *_), outcome in zip(buffered, record_many(uow_factory(), buffered, delays=rules.retry_delays),
                                        strict=True):
             _count(counts, outcome, len(call.rows))
+        if any(call.purpose == "followup" for call, _ in done):  # their steps follow the rows at once
+            from campaigns.services.followup import sync_from_ledger
+
+            sync_from_ledger(uow_factory())
         if on_call is not None:
             on_call(counts)
 
@@ -391,7 +396,12 @@ def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Re
             stopping = should_stop()
             budget = None if max_calls is None else max_calls - counts.calls - len(in_flight)
             if not stopping and len(in_flight) < max(batch // 2, flush_every) and (budget is None or budget > 0):
-                counts.skipped += skip_opted_out(uow_factory())
+                skipped = skip_opted_out(uow_factory())
+                if skipped:
+                    counts.skipped += skipped
+                    from campaigns.services.followup import sync_from_ledger
+
+                    sync_from_ledger(uow_factory())  # a skipped follow-up step fails with the reason
                 calls = claim(uow_factory(), me, limit=batch if budget is None else min(batch, budget), rules=rules)
                 drained = not calls
                 if calls:
@@ -457,7 +467,17 @@ def settle_unknown(uow: UnitOfWork, now: datetime, *, sender: Sender | None = No
                    render: Renderer | None = None, grace: timedelta = SETTLE_GRACE,
                    lease: timedelta = LEASE) -> Settled:
     """Scheduled job: recover stale claims, then settle ``unknown`` rows from WeChat's job-finished
-    events; re-send only under WeChat's dedupe key (see the module docstring)."""
+    events; re-send only under WeChat's dedupe key (see the module docstring). Follow-up steps
+    delivered through the ledger follow their rows afterwards."""
+    from campaigns.services.followup import sync_from_ledger
+
+    settled = _settle_unknown(uow, now, sender=sender, render=render, grace=grace, lease=lease)
+    sync_from_ledger(uow)
+    return settled
+
+
+def _settle_unknown(uow: UnitOfWork, now: datetime, *, sender: Sender | None, render: Renderer | None,
+                    grace: timedelta, lease: timedelta) -> Settled:
     from campaigns.services import callback
 
     callback.process_inbox(uow)  # the job-finished events that arrived since the last run

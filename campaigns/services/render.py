@@ -126,6 +126,9 @@ def make_renderer(base_url: str):  # noqa: ANN201 - returns delivery.Renderer
         shared: dict[str, dict[str, Any]] = {}
         for row in rows:
             content = push.variants.get(row.variant) or {}
+            if "data" in content:  # a follow-up step: fields already written and checked, never jinja
+                out[row.id] = {"data": dict(content["data"]), "url": content.get("url")}
+                continue
             if row.variant not in links:
                 links[row.variant] = link_for(uow, push, row.variant, base_url)
             link = links[row.variant]
