@@ -23,10 +23,10 @@ Nothing here resends a row whose call may have succeeded without WeChat's dedupe
 from __future__ import annotations
 
 import logging
-import secrets
-import threading
-import socket
 import os
+import secrets
+import socket
+import threading
 import time as _time
 from collections import deque
 from collections.abc import Callable

@@ -43,7 +43,6 @@ from campaigns.domain.pushes import (
     delivery_to,
     push_transition,
 )
-from campaigns.persistence.pushes import DeliveryRow, PushRow
 from campaigns.persistence.followup import (
     FollowupCursorRow,
     FollowupPlanRow,
@@ -51,6 +50,7 @@ from campaigns.persistence.followup import (
     FollowupTemplateRow,
     QuestionnaireRow,
 )
+from campaigns.persistence.pushes import DeliveryRow, PushRow
 from clinical_core.domain.access import Principal, ensure_patient_access, ensure_role
 from clinical_core.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from clinical_core.domain.ids import new_public_id
