@@ -17,16 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from clinical_core.domain.errors import DomainError, IllegalTransition, InvalidInput
+from clinical_core.domain.errors import IllegalTransition, InvalidInput
 from clinical_core.domain.time import SHANGHAI
 
 MAX_STEPS = 50
 MAX_DAY = 365
 TEMPLATE_FIELD_CHARS = 20  # WeChat shows template message fields up to 20 characters (campaigns.domain.limits)
-MAX_ATTEMPTS = 3  # refusals worth retrying (busy, quota) are retried this many times
-RETRY_AFTER = timedelta(minutes=30)
 SENDING_TIMEOUT = timedelta(minutes=10)  # a step still "sending" after this: its sender died
 
 
@@ -216,7 +214,7 @@ def due_at(start: datetime, step: StepDef, quiet: QuietHours, zone: tzinfo = SHA
     return quiet.next_allowed(instant)
 
 
-# -- the sender port -----------------------------------------------------------------------------
+# -- the message of a step (sent through the push delivery ledger) ----------------------------------
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
@@ -229,27 +227,6 @@ class OutboundMessage:
     body: str
     url: str | None
     due_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class SendReceipt:
-    message_id: str | None
-
-
-class DeliveryRefused(DomainError):
-    """The channel refused the message: it was not delivered (safe to retry when ``retryable``)."""
-
-    title = "消息未送达"
-
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-class DeliveryUnknown(DomainError):
-    """The call's outcome is unknown (timeout, connection lost): the message may have arrived."""
-
-    title = "送达结果未知"
 
 
 def _field(text: str) -> str:
@@ -268,9 +245,3 @@ def template_data(message: OutboundMessage, zone: tzinfo = SHANGHAI) -> dict[str
         "remark": {"value": _field(message.body or ("点击填写问卷" if message.kind is StepKind.QUESTIONNAIRE
                                                  else "点击查看详情"))},
     }
-
-
-class FollowupSender(Protocol):
-    """The narrow port follow-up steps are sent through (the WeChat adapter; later the push ledger)."""
-
-    def send(self, message: OutboundMessage) -> SendReceipt: ...

@@ -5,10 +5,13 @@
   a hook inside the clinical services) means no event is lost when a process dies between the
   clinical commit and the follow-up start; the plans' unique (template, source, event) makes a
   re-read harmless.
-- ``deliver_due`` (a job) sends due steps through the narrow :class:`FollowupSender` port. A
-  step is marked ``sending`` and committed *before* the call and ``sent`` / ``failed`` /
-  ``unknown`` after it; a step whose outcome is unknown is never sent again automatically. No
-  step is sent in quiet hours (21:00–08:00 Asia/Shanghai unless configured).
+- ``deliver_due`` (a job) puts each due step into the push delivery ledger as one row (unique
+  per step) of a one-row push, in the same transaction that moves the step ``pending →
+  sending``; ``opsctl push worker`` delivers it like any push row (claim committed before the
+  call, retries, quiet hours, opt-outs, the frequency cap counted over all ledger rows, and
+  ``unknown`` settled from WeChat's job-finished events, never resent blindly).
+  ``sync_from_ledger`` moves each step with its row (sent / failed / unknown / withdrawn). No
+  step is queued in quiet hours (21:00–08:00 Asia/Shanghai unless configured).
 """
 
 from __future__ import annotations
