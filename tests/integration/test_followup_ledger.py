@@ -240,3 +240,18 @@ def test_the_followup_job_is_registered_with_the_channel(container: Container) -
         0, 0, 0, 0, 0, 0, 0)
     with container.uow() as uow:
         assert uow.session.scalar(select(FollowupStepRow.id)) is None
+
+
+def test_the_push_report_does_not_count_followup_rows(container: Container, clinic: Clinic, clock: FixedClock,
+                                                       wx) -> None:  # type: ignore[no-untyped-def]
+    from reports.metrics.pushes import _deliveries
+
+    server, sender = wx
+    clock.current = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+    _plan(container, clinic, TEXT, clinic.patient.patient_id)
+    _bind(container, clinic.patient.patient_id, "o_zhang")
+    server.wechat.user_follows("o_zhang")
+    followup.deliver_due(container.uow(), clock.now(), CHANNEL)
+    assert _work(container, sender).sent == 1
+    with container.uow() as uow:
+        assert uow.session.execute(_deliveries()).all() == []  # the follow-up metrics count it
