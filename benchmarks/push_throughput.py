@@ -6,9 +6,12 @@ Prints one JSON document to stdout (progress goes to stderr)::
     .venv/bin/python benchmarks/push_throughput.py [--messages 3000] [--workers 2] [--faults 0.1]
                                                    [--database sqlite|postgres] [--repeats 3]
 
-* anchor (ceiling): ``workers × concurrency`` client processes, each one keep-alive
-  ``http.client`` connection, POST template messages to the sandbox as fast as it answers — no database, no
-  ledger, no retries, no faults. That is the most the sandbox serves on this machine right now.
+* anchor (ceiling): ``workers`` client processes × ``concurrency`` threads, each thread one
+  keep-alive ``http.client`` connection — the product's shape: same processes, same GILs, same
+  connections and calls in flight — POST template messages to the sandbox as fast as it answers:
+  no database, no ledger, no retries, no faults. (Until 2026-11-26 the anchor ran
+  ``workers × concurrency`` single-connection processes: on a busy machine those got 4× the
+  product's CPU share from the OS scheduler, so the ratio measured the load, not the worker.)
 * product: the same number of ``opsctl push worker --rate 0 --until-idle`` processes deliver a
   push of ``--messages`` recipients through the delivery ledger (claim → call → record), with
   ``--faults`` of calls answered -1 (busy) and retried, ``--concurrency`` calls in flight each.
@@ -60,16 +63,25 @@ APP_ID, APP_SECRET = "wxbench000000000001", "bench-secret"
 OPS = Principal("bench:ops", "bench", Role.OPERATIONS)
 
 CEILING_CLIENT = r"""
-import http.client, json, sys, time
-host, port, token, start, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-conn = http.client.HTTPConnection(host, port)
-time.sleep(max(0.0, float(sys.argv[6]) - time.time()))  # every client starts at the same instant
+import http.client, json, sys, threading, time
+host, port, token, start, count, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[7])
 path = "/cgi-bin/message/template/send?access_token=" + token
-for i in range(start, start + count):
-    body = json.dumps({"touser": "c%07d" % i, "template_id": "tpl_sandbox_notice",
-                       "data": {"first": {"value": "ceiling"}}}).encode()
-    conn.request("POST", path, body, {"Content-Type": "application/json"})
-    assert json.loads(conn.getresponse().read())["errcode"] == 0
+
+def run(first, n):
+    conn = http.client.HTTPConnection(host, port)
+    for i in range(first, first + n):
+        body = json.dumps({"touser": "c%07d" % i, "template_id": "tpl_sandbox_notice",
+                           "data": {"first": {"value": "ceiling"}}}).encode()
+        conn.request("POST", path, body, {"Content-Type": "application/json"})
+        assert json.loads(conn.getresponse().read())["errcode"] == 0
+
+per = count // threads
+workers = [threading.Thread(target=run, args=(start + t * per, per)) for t in range(threads)]
+time.sleep(max(0.0, float(sys.argv[6]) - time.time()))  # every client starts at the same instant
+for w in workers:
+    w.start()
+for w in workers:
+    w.join()
 """
 
 
@@ -77,7 +89,9 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def ceiling(server: SandboxServer, token: str, messages: int, workers: int) -> float:
+def ceiling(server: SandboxServer, token: str, messages: int, workers: int, concurrency: int) -> float:
+    """The anchor in the product's shape: ``workers`` processes × ``concurrency`` threads, one
+    keep-alive connection each (the same processes, GILs and connections as the workers)."""
     wechat = server.wechat
     with wechat.lock:
         for i in range(messages):
@@ -88,7 +102,7 @@ def ceiling(server: SandboxServer, token: str, messages: int, workers: int) -> f
     before = len(wechat.template_sent)
     start_at = str(time.time() + 3.0)
     procs = [subprocess.Popen([sys.executable, "-c", CEILING_CLIENT, host, str(port), token, str(w * per), str(per),
-                               start_at])
+                               start_at, str(concurrency)])
              for w in range(workers)]
     for proc in procs:
         if proc.wait() != 0:
@@ -189,7 +203,7 @@ def main() -> int:
         ceilings, runs = [], []
         for run in range(args.repeats):
             log(f"run {run + 1}/{args.repeats}: ceiling ...")
-            ceilings.append(ceiling(server, token, args.messages, workers * args.concurrency))
+            ceilings.append(ceiling(server, token, args.messages, workers, args.concurrency))
             log(f"  ceiling {ceilings[-1]:.0f}/s; workers ...")
             runs.append(product(container, settings, server, sender, args.messages, workers, args.faults, run,
                                 args.concurrency))

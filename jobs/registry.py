@@ -37,7 +37,7 @@ class JobResources(Protocol):
     def payments(self) -> Any: ...
 
     @property
-    def followup_sender(self) -> Any: ...
+    def followup_channel(self) -> Any: ...
 
     @property
     def followup_quiet_hours(self) -> str: ...
@@ -214,7 +214,7 @@ def _start_followups(resources: JobResources, now: datetime, options: Mapping[st
 def _deliver_followups(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
     from campaigns.services.followup import deliver_due
 
-    return deliver_due(resources.uow(), now, resources.followup_sender,
+    return deliver_due(resources.uow(), now, resources.followup_channel,
                        **{"quiet_hours": resources.followup_quiet_hours, **options})
 
 
@@ -280,7 +280,7 @@ _SPECS: tuple[JobSpec, ...] = (
     JobSpec("followup.start_from_events", "按随访计划模板为新发药、已结束咨询的患者开启随访",
             _start_followups, every(minutes=15),
             grace=timedelta(hours=6), coalesce=True),
-    JobSpec("followup.deliver_due", "发送到期的随访步骤（问卷、消息、复诊提醒），避开免打扰时段",
+    JobSpec("followup.deliver_due", "把到期的随访步骤（问卷、消息、复诊提醒）排入推送投递台账，由 push worker 发送；同步步骤状态",
             _deliver_followups, every(minutes=10), grace=timedelta(hours=1), coalesce=True),
     JobSpec("nursing.expire_stale_orders", "取消超时未支付的护理订单；上门时段前无人接单的订单取消并退款",
             contract("clinical_core.services.nursing_jobs:expire_stale_orders"), every(minutes=5),

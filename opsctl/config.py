@@ -73,7 +73,7 @@ class PushSettings(BaseModel):
     quiet_hours: str = "21:00-08:00"  # Asia/Shanghai; "off" for none
     cap_count: int = Field(default=3, ge=1)  # at most cap_count pushes per patient ...
     cap_days: int = Field(default=7, ge=1)  # ... within cap_days
-    rate_per_second: float = Field(default=50.0, ge=0)  # per worker process; 0: unlimited
+    rate_per_second: float = Field(default=50.0, ge=0)  # per official account, shared by all workers; 0: unlimited
     retry_delays: list[float] = [5, 30, 120, 600]  # seconds; attempts = len + 1
     live_template_id: str = "tpl_sandbox_live"  # 直播预告 template for live announcements sent as template messages
 

@@ -33,10 +33,10 @@ from knowledge_base.adapters.index import HybridIndex
 from opsctl.config import Settings
 
 if TYPE_CHECKING:
-    from campaigns.adapters.followup_wechat import WeChatFollowupSender
     from campaigns.adapters.sandbox_server import SandboxServer
     from campaigns.adapters.wechat_client import OpsWeChatClient
     from campaigns.services.delivery import Rules as DeliveryRules
+    from campaigns.services.followup import Channel as FollowupChannel
     from campaigns.services.pushes import SendingRules
     from opsctl.live_pushes import CampaignAnnouncementPushes
     from opsctl.video_reminders import WeChatVisitReminders
@@ -193,12 +193,14 @@ class Container:
         return server.start()
 
     @cached_property
-    def followup_sender(self) -> WeChatFollowupSender:
-        """Follow-up steps go out as WeChat template messages (a narrow port; see campaigns.domain.followup)."""
-        from campaigns.adapters.followup_wechat import WeChatFollowupSender
+    def followup_channel(self) -> FollowupChannel:
+        """Follow-up steps go into the push delivery ledger as WeChat template messages, under the
+        push frequency cap (see campaigns.services.followup)."""
+        from campaigns.domain.pushes import FrequencyCap
+        from campaigns.services.followup import Channel
 
-        return WeChatFollowupSender(self.wechat, self.settings.followup.template_id,
-                                    self.settings.http.public_base_url)
+        return Channel(self.settings.followup.template_id, self.settings.http.public_base_url,
+                       FrequencyCap(self.settings.push.cap_count, self.settings.push.cap_days))
 
     @property
     def followup_quiet_hours(self) -> str:

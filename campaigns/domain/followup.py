@@ -17,15 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from clinical_core.domain.errors import DomainError, IllegalTransition, InvalidInput
+from clinical_core.domain.errors import IllegalTransition, InvalidInput
 from clinical_core.domain.time import SHANGHAI
 
 MAX_STEPS = 50
 MAX_DAY = 365
-MAX_ATTEMPTS = 3  # refusals worth retrying (busy, quota) are retried this many times
-RETRY_AFTER = timedelta(minutes=30)
+TEMPLATE_FIELD_CHARS = 20  # WeChat shows template message fields up to 20 characters (campaigns.domain.limits)
 SENDING_TIMEOUT = timedelta(minutes=10)  # a step still "sending" after this: its sender died
 
 
@@ -68,12 +67,13 @@ class StepAction(StrEnum):
     CANCEL = "cancel"
     SETTLE_SENT = "settle_sent"
     SETTLE_FAILED = "settle_failed"
+    WITHDRAW = "withdraw"
 
     @property
     def label(self) -> str:
         return {"claim": "开始发送", "sent": "确认送达", "refused": "记录失败", "lost": "记录结果未知",
                 "retry": "重新排队", "cancel": "取消", "settle_sent": "人工确认已送达",
-                "settle_failed": "人工确认未送达"}[self]
+                "settle_failed": "人工确认未送达", "withdraw": "撤回未发出的消息"}[self]
 
 
 S = StepStatus
@@ -86,6 +86,8 @@ STEP_TRANSITIONS: dict[StepAction, tuple[frozenset[StepStatus], StepStatus]] = {
     StepAction.CANCEL: (frozenset({S.PENDING, S.FAILED}), S.CANCELLED),
     StepAction.SETTLE_SENT: (frozenset({S.UNKNOWN}), S.SENT),
     StepAction.SETTLE_FAILED: (frozenset({S.UNKNOWN}), S.FAILED),
+    # the plan stopped while the step's ledger row was still pending: the message never left
+    StepAction.WITHDRAW: (frozenset({S.SENDING}), S.CANCELLED),
 }
 
 
@@ -212,7 +214,7 @@ def due_at(start: datetime, step: StepDef, quiet: QuietHours, zone: tzinfo = SHA
     return quiet.next_allowed(instant)
 
 
-# -- the sender port -----------------------------------------------------------------------------
+# -- the message of a step (sent through the push delivery ledger) ----------------------------------
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
@@ -227,28 +229,19 @@ class OutboundMessage:
     due_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class SendReceipt:
-    message_id: str | None
+def _field(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= TEMPLATE_FIELD_CHARS else flat[: TEMPLATE_FIELD_CHARS - 1] + "…"
 
 
-class DeliveryRefused(DomainError):
-    """The channel refused the message: it was not delivered (safe to retry when ``retryable``)."""
-
-    title = "消息未送达"
-
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-class DeliveryUnknown(DomainError):
-    """The call's outcome is unknown (timeout, connection lost): the message may have arrived."""
-
-    title = "送达结果未知"
-
-
-class FollowupSender(Protocol):
-    """The narrow port follow-up steps are sent through (the WeChat adapter; later the push ledger)."""
-
-    def send(self, message: OutboundMessage) -> SendReceipt: ...
+def template_data(message: OutboundMessage, zone: tzinfo = SHANGHAI) -> dict[str, dict[str, str]]:
+    """The WeChat template message of one step: each field ≤ 20 characters without line breaks
+    (WeChat truncates silently, so opsctl shortens with an ellipsis itself); the content
+    (questionnaire, image, voice, course, booking page) is behind the message's link."""
+    return {
+        "first": {"value": _field(f"随访提醒：{message.kind.label}")},
+        "keyword1": {"value": _field(message.title)},
+        "keyword2": {"value": message.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")},
+        "remark": {"value": _field(message.body or ("点击填写问卷" if message.kind is StepKind.QUESTIONNAIRE
+                                                 else "点击查看详情"))},
+    }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinical_core.persistence.base import Base, IdMixin, JsonType, PublicIdMixin, fk
@@ -57,6 +57,7 @@ class PushRow(PublicIdMixin, Base):
     audience_size: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(80))
+    purpose: Mapped[str | None] = mapped_column(String(12))  # None: a marketing push; "followup": one plan step
 
 
 class DeliveryRow(IdMixin, Base):
@@ -79,6 +80,8 @@ class DeliveryRow(IdMixin, Base):
     msgid: Mapped[str | None] = mapped_column(String(40))
     error: Mapped[str | None] = mapped_column(String(60))
     created_at: Mapped[datetime]
+    # a follow-up plan step delivered through the ledger: at most one row per step, ever
+    followup_step_id: Mapped[int | None] = mapped_column(fk("followup_steps.id"), unique=True)
 
     __table_args__ = (
         UniqueConstraint("push_id", "openid", name="uq_push_deliveries_push_openid"),
@@ -116,3 +119,14 @@ class LinkClickRow(IdMixin, Base):
     openid: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(20))  # template | mass | preview | other
     at: Mapped[datetime]
+
+
+class RateBucketRow(Base):
+    """WeChat's call rate is per official account, so the token bucket is one row per account,
+    shared by every ``opsctl push worker`` process on every machine. Only one conditional UPDATE
+    takes tokens (``campaigns.services.ratelimit``)."""
+
+    __tablename__ = "push_rate_buckets"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # the official account's app id
+    tokens: Mapped[float] = mapped_column(Float)
+    stamp: Mapped[float] = mapped_column(Float)  # epoch seconds of the last refill

@@ -23,11 +23,14 @@ Nothing here resends a row whose call may have succeeded without WeChat's dedupe
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import socket
-import os
+import threading
 import time as _time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
@@ -105,6 +108,9 @@ class Call:
     rows: list[tuple[int, str]]  # (delivery id, openid)
     content: dict[str, Any] = field(default_factory=dict)
     rendered: dict[int, dict[str, Any]] = field(default_factory=dict)  # template rows: id -> {data} / {error}
+    attempts: int | None = None  # calls made on these rows including this one (None: read it when needed)
+    source: Any = None  # the claimed ledger row (id, openid, patient_id, variant) for the renderer
+    purpose: str | None = None  # "followup": a follow-up plan step (its step follows the row)
 
 
 def worker_name() -> str:
@@ -170,23 +176,29 @@ def claim(uow: UnitOfWork, worker: str, *, limit: int = 100, rules: Rules = Rule
                 DeliveryRow.state == P.DeliveryState.PENDING, DeliveryRow.next_attempt_at <= now,
                 DeliveryRow.variant != "*",
             ).values(**values).execution_options(synchronize_session=False))
-        claimed = list(uow.session.scalars(select(DeliveryRow).where(DeliveryRow.claim == token,
-                                                                      DeliveryRow.state == target)
-                                           .order_by(DeliveryRow.id)))
-        pushes = {p.id: p for p in uow.session.scalars(
-            select(PushRow).where(PushRow.id.in_({r.push_id for r in claimed})))}
+        t = DeliveryRow.__table__
+        claimed = uow.session.execute(
+            select(t.c.id, t.c.openid, t.c.patient_id, t.c.variant, t.c.batch_no, t.c.push_id, t.c.attempts)
+            .where(t.c.claim == token, t.c.state == target).order_by(t.c.id)).all()
+        p = PushRow.__table__
+        pushes = {r.id: r for r in uow.session.execute(
+            select(p.c.id, p.c.public_id, p.c.kind, p.c.variants, p.c.purpose).where(p.c.id.in_({r.push_id for r in claimed})))}
         uow.commit()
+    contents: dict[tuple[int, str], dict[str, Any]] = {}
     for row in claimed:
         push = pushes[row.push_id]
+        content = contents.get((push.id, row.variant))
+        if content is None:
+            content = contents[(push.id, row.variant)] = dict((push.variants or {}).get(row.variant) or {})
         if push.kind == P.PushKind.MASS:
             if calls and calls[-1].kind == P.PushKind.MASS:
                 calls[-1].rows.append((row.id, row.openid))
                 continue
             calls.append(Call(push.id, push.public_id, push.kind, row.variant, token, [(row.id, row.openid)],
-                              content=dict(push.variants.get(row.variant) or {}, batch_no=row.batch_no)))
-        else:
+                              content=dict(content, batch_no=row.batch_no)))
+        else:  # the content dict is shared by the calls of one variant: nobody writes to it
             calls.append(Call(push.id, push.public_id, push.kind, row.variant, token, [(row.id, row.openid)],
-                              content=dict(push.variants.get(row.variant) or {})))
+                              content=content, attempts=row.attempts, source=row, purpose=push.purpose))
     return calls
 
 
@@ -202,21 +214,50 @@ def record_many(uow: UnitOfWork, results: list[tuple[Call, int | None, str | Non
     """Write several calls' results in one transaction (a worker flushes every few calls; rows of a
     crash between call and flush stay ``sending`` and are settled as ``unknown``)."""
     outcomes: list[P.Outcome] = []
+    table = DeliveryRow.__table__
+    owned = and_(table.c.id == bindparam("rid"), table.c.claim == bindparam("rclaim"))
+
+    def from_(action: str):  # noqa: ANN202 - the transition's ``from`` set, as SQL
+        return or_(*(table.c.state == s.value for s in P.delivery_from(action)))
+
     with uow:
         now = uow.clock.now()
-        sent: list[dict[str, Any]] = []
+        by_outcome: dict[str, list[dict[str, Any]]] = {"sent": [], "failed": [], "lost": [], "retry": []}
         for call, errcode, msgid, error in results:
-            if error is None and P.classify(errcode) is P.Outcome.SENT and len(call.rows) == 1:
-                sent.append({"rid": call.rows[0][0], "rclaim": call.claim, "rmsgid": msgid})
-                outcomes.append(P.Outcome.SENT)
-            else:
+            if len(call.rows) != 1 or (call.attempts is None and error is None
+                                       and P.classify(errcode) is P.Outcome.RETRY):
                 outcomes.append(_apply(uow, now, call, errcode, msgid, error, delays))
-        if sent:  # the common case in one executemany
-            table = DeliveryRow.__table__
-            uow.session.execute(
-                update(table).where(table.c.id == bindparam("rid"), table.c.claim == bindparam("rclaim"),
-                                    or_(*(table.c.state == s.value for s in P.delivery_from("sent"))))
-                .values(state=P.delivery_to("sent"), sent_at=now, msgid=bindparam("rmsgid"), error=None), sent)
+                continue
+            key = {"rid": call.rows[0][0], "rclaim": call.claim}
+            outcome = P.classify(errcode) if error is None else P.Outcome.FAILED
+            if outcome is P.Outcome.SENT:
+                by_outcome["sent"].append(dict(key, rmsgid=msgid))
+            elif outcome is P.Outcome.FAILED:
+                by_outcome["failed"].append(dict(key, rerror=(error or f"wx:{errcode}")[:60]))
+            elif outcome is P.Outcome.UNKNOWN:
+                by_outcome["lost"].append(key)
+            else:  # RETRY: nothing was sent; back to pending after a delay, or give up
+                again = P.retry_at(now, call.attempts or 1, delays)
+                if again is None:
+                    by_outcome["failed"].append(dict(key, rerror=f"wx:{errcode}:gave_up"))
+                    outcome = P.Outcome.FAILED
+                else:
+                    by_outcome["retry"].append(dict(key, ragain=again, rerror=f"wx:{errcode}"))
+            outcomes.append(outcome)
+        # one executemany per outcome; each carries its transition's ``from`` set and the claim token
+        if by_outcome["sent"]:
+            uow.session.execute(update(table).where(owned, from_("sent")).values(
+                state=P.delivery_to("sent"), sent_at=now, msgid=bindparam("rmsgid"), error=None), by_outcome["sent"])
+        if by_outcome["failed"]:
+            uow.session.execute(update(table).where(owned, from_("failed")).values(
+                state=P.delivery_to("failed"), error=bindparam("rerror")), by_outcome["failed"])
+        if by_outcome["lost"]:
+            uow.session.execute(update(table).where(owned, from_("lost")).values(
+                state=P.delivery_to("lost"), error="no_answer"), by_outcome["lost"])
+        if by_outcome["retry"]:
+            uow.session.execute(update(table).where(owned, from_("retry")).values(
+                state=P.delivery_to("retry"), next_attempt_at=bindparam("ragain"), claim=None,
+                error=bindparam("rerror")), by_outcome["retry"])
         uow.commit()
     return outcomes
 
@@ -282,6 +323,10 @@ def perform(uow_factory: Callable[[], UnitOfWork], sender: Sender, call: Call,
 
 
 # -- the loop -----------------------------------------------------------------------------------------
+class Limiter(Protocol):
+    def acquire(self) -> None: ...
+
+
 class RateLimiter:
     """A token bucket: at most ``rate`` calls per second on average, bursts of ``burst``."""
 
@@ -292,19 +337,21 @@ class RateLimiter:
         self._tokens = float(burst)
         self._last = monotonic()
         self.waited = 0.0
+        self._lock = threading.Lock()  # the call threads of this process share the bucket
 
     def acquire(self) -> None:
         if not self.rate:
             return
         while True:
-            now = self._monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return
-            wait = (1 - self._tokens) / self.rate
-            self.waited += wait
+            with self._lock:
+                now = self._monotonic()
+                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+                self._last = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / self.rate
+                self.waited += wait
             self._sleep(wait)
 
 
@@ -313,45 +360,61 @@ def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Re
                until_idle: bool = False, idle_sleep: float = 1.0, max_calls: int | None = None,
                sleep: Callable[[float], None] = _time.sleep, on_call: Callable[[WorkerCounts], None] | None = None,
                should_stop: Callable[[], bool] = lambda: False, flush_every: int = 20,
-               concurrency: int = 1) -> WorkerCounts:
+               concurrency: int = 1, limiter: Limiter | None = None) -> WorkerCounts:
     """Deliver until stopped (or, with ``until_idle``, until nothing is due). ``concurrency`` calls
     are in flight at once (threads, one keep-alive connection each); results are written every
     ``flush_every`` calls in one transaction."""
-    from concurrent.futures import ThreadPoolExecutor
-
     me = worker or worker_name()
-    limiter = RateLimiter(rate, sleep=sleep)
+    limiter = limiter or RateLimiter(rate, sleep=sleep)
     counts = WorkerCounts()
     recover_stale(uow_factory(), lease=LEASE)
+    in_flight: deque[tuple[Call, Future[tuple[int | None, str | None, str | None]]]] = deque()
+    drained = False  # nothing was due at the last claim
+
+    def call_limited(call: Call) -> tuple[int | None, str | None, str | None]:
+        limiter.acquire()  # in the call thread: the main thread keeps claiming and recording
+        return call_wechat(sender, call)
+
+    def flush(n: int) -> None:
+        done = [in_flight.popleft() for _ in range(min(n, len(in_flight)))]
+        buffered = [(call, *future.result()) for call, future in done]
+        counts.calls += len(buffered)
+        for (call, *_), outcome in zip(buffered, record_many(uow_factory(), buffered, delays=rules.retry_delays),
+                                       strict=True):
+            _count(counts, outcome, len(call.rows))
+        if any(call.purpose == "followup" for call, _ in done):  # their steps follow the rows at once
+            from campaigns.services.followup import sync_from_ledger
+
+            sync_from_ledger(uow_factory())
+        if on_call is not None:
+            on_call(counts)
+
+    # A pipeline: the next batch is claimed (committed ``sending``) and rendered while the current
+    # one's calls are in flight, and results are recorded every ``flush_every`` calls in call order.
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="push-call") as pool:
-        while not should_stop():
-            counts.skipped += skip_opted_out(uow_factory())
-            calls = claim(uow_factory(), me, limit=batch, rules=rules)
-            if max_calls is not None:
-                calls = calls[:max(0, max_calls - counts.calls)]
-            if not calls:
-                finish_pushes(uow_factory())
-                if until_idle or (max_calls is not None and counts.calls >= max_calls):
-                    break
-                sleep(idle_sleep)
+        while True:
+            stopping = should_stop()
+            budget = None if max_calls is None else max_calls - counts.calls - len(in_flight)
+            if not stopping and len(in_flight) < max(batch // 2, flush_every) and (budget is None or budget > 0):
+                skipped = skip_opted_out(uow_factory())
+                if skipped:
+                    counts.skipped += skipped
+                    from campaigns.services.followup import sync_from_ledger
+
+                    sync_from_ledger(uow_factory())  # a skipped follow-up step fails with the reason
+                calls = claim(uow_factory(), me, limit=batch if budget is None else min(batch, budget), rules=rules)
+                drained = not calls
+                if calls:
+                    counts.batches += 1
+                    _render_calls(uow_factory, render, calls)
+                    in_flight.extend((call, pool.submit(call_limited, call)) for call in calls)
+            if in_flight:
+                flush(flush_every)
                 continue
-            counts.batches += 1
-            _render_calls(uow_factory, render, calls)
-            for start in range(0, len(calls), flush_every):
-                chunk = calls[start:start + flush_every]
-                futures = []
-                for call in chunk:
-                    limiter.acquire()
-                    futures.append(pool.submit(call_wechat, sender, call))
-                buffered = [(call, *future.result()) for call, future in zip(chunk, futures, strict=True)]
-                counts.calls += len(chunk)
-                for (done, *_), outcome in zip(buffered, record_many(uow_factory(), buffered,
-                                                                     delays=rules.retry_delays), strict=True):
-                    _count(counts, outcome, len(done.rows))
-                if on_call is not None:
-                    on_call(counts)
-            if max_calls is not None and counts.calls >= max_calls:
+            finish_pushes(uow_factory())
+            if stopping or until_idle and drained or (max_calls is not None and counts.calls >= max_calls):
                 break
+            sleep(idle_sleep)
     return counts
 
 
@@ -376,8 +439,11 @@ def _render_calls(uow_factory: Callable[[], UnitOfWork], render: Renderer, calls
     with uow_factory() as uow:
         for push_id, group in by_push.items():
             push = uow.session.get(PushRow, push_id)
-            ids = [c.rows[0][0] for c in group]
-            rows = list(uow.session.scalars(select(DeliveryRow).where(DeliveryRow.id.in_(ids))))
+            if all(c.source is not None for c in group):  # the rows as claimed: no second read
+                rows = [c.source for c in group]
+            else:
+                ids = [c.rows[0][0] for c in group]
+                rows = list(uow.session.scalars(select(DeliveryRow).where(DeliveryRow.id.in_(ids))))
             rendered = render(uow, push, rows)
             for call in group:
                 call.rendered.update({call.rows[0][0]: rendered.get(call.rows[0][0], {"error": "render"})})
@@ -401,7 +467,17 @@ def settle_unknown(uow: UnitOfWork, now: datetime, *, sender: Sender | None = No
                    render: Renderer | None = None, grace: timedelta = SETTLE_GRACE,
                    lease: timedelta = LEASE) -> Settled:
     """Scheduled job: recover stale claims, then settle ``unknown`` rows from WeChat's job-finished
-    events; re-send only under WeChat's dedupe key (see the module docstring)."""
+    events; re-send only under WeChat's dedupe key (see the module docstring). Follow-up steps
+    delivered through the ledger follow their rows afterwards."""
+    from campaigns.services.followup import sync_from_ledger
+
+    settled = _settle_unknown(uow, now, sender=sender, render=render, grace=grace, lease=lease)
+    sync_from_ledger(uow)
+    return settled
+
+
+def _settle_unknown(uow: UnitOfWork, now: datetime, *, sender: Sender | None, render: Renderer | None,
+                    grace: timedelta, lease: timedelta) -> Settled:
     from campaigns.services import callback
 
     callback.process_inbox(uow)  # the job-finished events that arrived since the last run

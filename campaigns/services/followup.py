@@ -5,10 +5,13 @@
   a hook inside the clinical services) means no event is lost when a process dies between the
   clinical commit and the follow-up start; the plans' unique (template, source, event) makes a
   re-read harmless.
-- ``deliver_due`` (a job) sends due steps through the narrow :class:`FollowupSender` port. A
-  step is marked ``sending`` and committed *before* the call and ``sent`` / ``failed`` /
-  ``unknown`` after it; a step whose outcome is unknown is never sent again automatically. No
-  step is sent in quiet hours (21:00–08:00 Asia/Shanghai unless configured).
+- ``deliver_due`` (a job) puts each due step into the push delivery ledger as one row (unique
+  per step) of a one-row push, in the same transaction that moves the step ``pending →
+  sending``; ``opsctl push worker`` delivers it like any push row (claim committed before the
+  call, retries, quiet hours, opt-outs, the frequency cap counted over all ledger rows, and
+  ``unknown`` settled from WeChat's job-finished events, never resent blindly).
+  ``sync_from_ledger`` moves each step with its row (sent / failed / unknown / withdrawn). No
+  step is queued in quiet hours (21:00–08:00 Asia/Shanghai unless configured).
 """
 
 from __future__ import annotations
@@ -21,12 +24,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 
 from campaigns.domain.followup import (
-    MAX_ATTEMPTS,
-    RETRY_AFTER,
     SENDING_TIMEOUT,
-    DeliveryRefused,
-    DeliveryUnknown,
-    FollowupSender,
     OutboundMessage,
     PlanStatus,
     QuietHours,
@@ -37,6 +35,16 @@ from campaigns.domain.followup import (
     due_at,
     parse_steps,
     step_transition,
+    template_data,
+)
+from campaigns.domain.pushes import (
+    DeliveryState,
+    FrequencyCap,
+    PushKind,
+    PushStatus,
+    delivery_from,
+    delivery_to,
+    push_transition,
 )
 from campaigns.persistence.followup import (
     FollowupCursorRow,
@@ -45,6 +53,7 @@ from campaigns.persistence.followup import (
     FollowupTemplateRow,
     QuestionnaireRow,
 )
+from campaigns.persistence.pushes import DeliveryRow, PushRow
 from clinical_core.domain.access import Principal, ensure_patient_access, ensure_role
 from clinical_core.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from clinical_core.domain.ids import new_public_id
@@ -58,6 +67,7 @@ from clinical_core.services import audit
 PLANNERS = frozenset({Role.DOCTOR, Role.NURSE, Role.ADMIN})
 READERS = PLANNERS | {Role.OPERATIONS, Role.CUSTOMER_SERVICE}
 JOB_ACTOR = "job:followup"
+FOLLOWUP_PURPOSE = "followup"  # pushes.purpose of a step's one-row push
 EVENT_LOOKBACK = timedelta(days=1)  # the first scan starts this far back, not at the beginning of time
 MAX_PATIENTS_PER_START = 1000
 
@@ -110,12 +120,13 @@ class StartResult:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
-    sent: int
+    queued: int  # steps put into the push delivery ledger by this run
+    sent: int  # steps whose ledger row was delivered since the last run
     failed: int
     unknown: int
-    retrying: int
     deferred_quiet: int  # due, but now is within quiet hours
-    stale_unknown: int  # found in "sending" after the sender died: marked unknown, never resent
+    deferred_cap: int  # due, but the patient reached the push frequency cap: moved a day later
+    stale_unknown: int  # left "sending" without a ledger row by an earlier direct sender: unknown, never resent
     dry_run: tuple[str, ...] = ()  # step ids that would be sent (dry run only)
 
 
@@ -345,86 +356,177 @@ def _due_query(now: datetime, batch: int):  # type: ignore[no-untyped-def]
             .order_by(FollowupStepRow.due_at, FollowupStepRow.id).limit(batch))
 
 
-def deliver_due(uow: UnitOfWork, now: datetime, sender: FollowupSender, *, batch: int = 200,
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """How due steps enter the push delivery ledger: the WeChat template they are sent as, the
+    public base URL of their links, and the push frequency cap (the same rule as pushes)."""
+
+    template_id: str
+    public_base_url: str
+    cap: FrequencyCap | None = None
+
+
+def _message(uow: UnitOfWork, row: FollowupStepRow, openid: str) -> OutboundMessage:
+    url = row.url
+    if row.kind == StepKind.QUESTIONNAIRE.value and row.questionnaire_id is not None:
+        q = uow.session.get_one(QuestionnaireRow, row.questionnaire_id)
+        url = f"/h5/questionnaires/{q.public_id}?step={row.public_id}"
+    return OutboundMessage(row.public_id, openid, StepKind(row.kind), row.title, row.body, url, row.due_at)
+
+
+def _queue(uow: UnitOfWork, row: FollowupStepRow, message: OutboundMessage, patient_id: int, channel: Channel,
+           now: datetime) -> None:
+    """One step → one push of one ledger row (``followup_step_id`` unique: never a second row)."""
+    url = message.url
+    if url and url.startswith("/"):
+        url = channel.public_base_url.rstrip("/") + url
+    data = {k: v["value"] for k, v in template_data(message).items()}
+    push = PushRow(public_id=new_public_id("push"), name=f"随访 {row.public_id}"[:80], kind=PushKind.TEMPLATE,
+                   status=push_transition(push_transition(PushStatus.DRAFT, "schedule"), "dispatch"),
+                   purpose=FOLLOWUP_PURPOSE, variants={"A": {"template_id": channel.template_id, "data": data,
+                                                             "url": url}},
+                   weights={"A": 100}, scheduled_at=now, dispatched_at=now, audience_size=1, created_at=now,
+                   created_by=JOB_ACTOR)
+    uow.session.add(push)
+    uow.session.flush()
+    uow.session.add(DeliveryRow(push_id=push.id, openid=message.openid, patient_id=patient_id, variant="A",
+                                state=DeliveryState.PENDING, attempts=0, next_attempt_at=now, created_at=now,
+                                followup_step_id=row.id))
+
+
+def deliver_due(uow: UnitOfWork, now: datetime, channel: Channel, *, batch: int = 200,
                 quiet_hours: str = "21:00-08:00", dry_run: bool = False) -> DeliveryResult:
-    """Send the steps due at ``now`` (a job). Idempotent and safe to run concurrently."""
+    """A job: put the steps due at ``now`` into the push delivery ledger, where ``opsctl push worker``
+    delivers them (claim committed before the call, retries, quiet hours, opt-outs, settling from
+    WeChat's job-finished events), and bring the steps already queued up to their ledger rows.
+    Idempotent and safe to run concurrently (SKIP LOCKED; one ledger row per step)."""
     quiet = QuietHours.parse(quiet_hours)
     stale = 0
     if not dry_run:
-        with uow:  # a sender that died mid-call left "sending" rows: their outcome is unknown
-            for row in uow.session.scalars(select(FollowupStepRow).where(
-                    FollowupStepRow.status == StepStatus.SENDING.value,
-                    FollowupStepRow.sending_at < now - SENDING_TIMEOUT).with_for_update(skip_locked=True)):
-                _move(row, StepAction.LOST)
-                row.last_error = "发送进程中断，结果未知"
-                stale += 1
-            uow.commit()
+        stale = _lost_without_ledger(uow, now)
+        synced = sync_from_ledger(uow)
+    else:
+        synced = Synced(0, 0, 0)
     if quiet.contains(now):
         with uow:
             waiting = uow.session.scalar(select(func.count()).select_from(_due_query(now, batch).subquery())) or 0
-        return DeliveryResult(0, 0, 0, 0, waiting, stale)
+        return DeliveryResult(0, synced.sent, synced.failed, synced.unknown, waiting, 0, stale)
     if dry_run:
         with uow:
-            return DeliveryResult(0, 0, 0, 0, 0, 0, tuple(r.public_id for r in uow.session.scalars(
+            return DeliveryResult(0, 0, 0, 0, 0, 0, 0, tuple(r.public_id for r in uow.session.scalars(
                 _due_query(now, batch))))
-    # claim: pending → sending, committed before any call
-    claimed: list[tuple[int, OutboundMessage | None]] = []
+    queued = refused = capped = 0
+    plans: set[int] = set()
     with uow:
-        for row in uow.session.scalars(_due_query(now, batch).with_for_update(skip_locked=True, of=FollowupStepRow)):
+        rows = list(uow.session.execute(
+            _due_query(now, batch).add_columns(PatientRow.id, PatientRow.openid)
+            .join(PatientRow, PatientRow.id == FollowupPlanRow.patient_id)
+            .with_for_update(skip_locked=True, of=FollowupStepRow)).all())
+        openids = sorted({o for _, _, o in rows if o})
+        recent = _recent_pushes(uow, openids, now - timedelta(days=channel.cap.days)) \
+            if channel.cap is not None and openids else {}
+        for row, patient_pk, openid in rows:
+            if not openid:  # nothing to send to: failed without a ledger row or a call
+                _move(row, StepAction.CLAIM)
+                _move(row, StepAction.REFUSED)
+                row.attempts += 1
+                row.last_error = "患者未关注公众号或未绑定，无法发送"
+                plans.add(row.plan_id)
+                refused += 1
+                continue
+            if channel.cap is not None and not channel.cap.allows(recent.get(openid, 0)):
+                row.due_at = quiet.next_allowed(row.due_at + timedelta(days=1))  # the push cap: a day later
+                row.last_error = "已达推送频次上限，顺延一天"
+                capped += 1
+                continue
+            _queue(uow, row, _message(uow, row, openid), patient_pk, channel, now)
             _move(row, StepAction.CLAIM)
             row.attempts += 1
-            row.sending_at = now
-            plan = uow.session.get_one(FollowupPlanRow, row.plan_id)
-            patient = uow.session.get_one(PatientRow, plan.patient_id)
-            url = row.url
-            if row.kind == StepKind.QUESTIONNAIRE.value and row.questionnaire_id is not None:
-                q = uow.session.get_one(QuestionnaireRow, row.questionnaire_id)
-                url = f"/h5/questionnaires/{q.public_id}?step={row.public_id}"
-            message = None if not patient.openid else OutboundMessage(
-                row.public_id, patient.openid, StepKind(row.kind), row.title, row.body, url, row.due_at)
-            claimed.append((row.id, message))
+            row.sending_at, row.last_error = now, None
+            recent[openid] = recent.get(openid, 0) + 1
+            queued += 1
+        if rows:
+            audit.record(uow, JOB_ACTOR, "followup.queue", "followup_step", "*", queued=queued, failed=refused,
+                         deferred_cap=capped)
         uow.commit()
-    sent = failed = unknown = retrying = 0
-    plans: set[int] = set()
-    for step_pk, message in claimed:
-        outcome: tuple[StepAction, str | None, str | None]
-        retry = False
-        try:
-            if message is None:
-                raise DeliveryRefused("患者未关注公众号或未绑定，无法发送", retryable=False)
-            receipt = sender.send(message)
-            outcome = (StepAction.SENT, receipt.message_id, None)
-        except DeliveryRefused as exc:
-            outcome = (StepAction.REFUSED, None, exc.message[:200])
-            retry = exc.retryable
-        except DeliveryUnknown as exc:
-            outcome = (StepAction.LOST, None, exc.message[:200])
-        with uow:
-            row = uow.session.get_one(FollowupStepRow, step_pk)
-            action, message_id, error = outcome
-            _move(row, action)
-            row.last_error = error
-            if action is StepAction.SENT:
-                row.sent_at, row.message_id = uow.clock.now(), message_id
-                sent += 1
-            elif action is StepAction.LOST:
-                unknown += 1
-            elif retry and row.attempts < MAX_ATTEMPTS:
-                _move(row, StepAction.RETRY)
-                row.due_at = quiet.next_allowed(now + RETRY_AFTER)
-                retrying += 1
-            else:
-                failed += 1
-            plans.add(row.plan_id)
-            uow.commit()
     if plans:
         _complete_finished(uow, plans, now)
-    if claimed:
-        with uow:
-            audit.record(uow, JOB_ACTOR, "followup.deliver", "followup_step", "*", sent=sent, failed=failed,
-                         unknown=unknown, retrying=retrying)
-            uow.commit()
-    return DeliveryResult(sent, failed, unknown, retrying, 0, stale)
+    return DeliveryResult(queued, synced.sent, synced.failed + refused, synced.unknown, 0, capped, stale)
+
+
+def _recent_pushes(uow: UnitOfWork, openids: list[str], since: datetime) -> dict[str, int]:
+    from campaigns.services.pushes import allocated_counts
+
+    return allocated_counts(uow, openids, since, None)
+
+
+def _lost_without_ledger(uow: UnitOfWork, now: datetime) -> int:
+    """Steps left ``sending`` by the direct sender of earlier versions (no ledger row) become
+    ``unknown`` after the timeout: their outcome is unknown, never resent."""
+    stale = 0
+    with uow:
+        has_row = select(DeliveryRow.id).where(DeliveryRow.followup_step_id == FollowupStepRow.id).exists()
+        for row in uow.session.scalars(select(FollowupStepRow).where(
+                FollowupStepRow.status == StepStatus.SENDING.value, ~has_row,
+                FollowupStepRow.sending_at < now - SENDING_TIMEOUT).with_for_update(skip_locked=True)):
+            _move(row, StepAction.LOST)
+            row.last_error = "发送进程中断，结果未知"
+            stale += 1
+        uow.commit()
+    return stale
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    sent: int
+    failed: int
+    unknown: int
+
+
+_LEDGER_LABEL = {"opt_out": "患者已退订推送", "no_answer": "微信无应答，消息可能已送达",
+                 "worker_lost": "发送进程中断，结果未知", "unconfirmed": "微信未确认送达"}
+
+
+def sync_from_ledger(uow: UnitOfWork) -> Synced:
+    """Each queued step follows its ledger row: sent / failed (refused, opted out, gave up) /
+    unknown (no answer, worker lost) — and an unknown step is settled when the ledger settles
+    its row from WeChat's job-finished event. Run by the follow-up job, the push worker after a
+    batch with follow-up rows, and the push settle job."""
+    sent = failed = unknown = 0
+    plans: set[int] = set()
+    with uow:
+        q = (select(FollowupStepRow, DeliveryRow)
+             .join(DeliveryRow, DeliveryRow.followup_step_id == FollowupStepRow.id)
+             .where(FollowupStepRow.status.in_([StepStatus.SENDING.value, StepStatus.UNKNOWN.value]),
+                    DeliveryRow.state.in_([DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.UNKNOWN,
+                                           DeliveryState.SKIPPED, DeliveryState.CANCELLED]))
+             .order_by(FollowupStepRow.id).with_for_update(skip_locked=True, of=FollowupStepRow))
+        for step, row in uow.session.execute(q).all():
+            sending = step.status == StepStatus.SENDING.value
+            if row.state == DeliveryState.SENT:
+                _move(step, StepAction.SENT if sending else StepAction.SETTLE_SENT)
+                step.sent_at, step.message_id, step.last_error = row.sent_at, row.msgid, None
+                sent += 1
+            elif row.state == DeliveryState.UNKNOWN:
+                if not sending:
+                    continue
+                _move(step, StepAction.LOST)
+                step.last_error = _LEDGER_LABEL.get(row.error or "", "结果未知")
+                unknown += 1
+            elif row.state == DeliveryState.CANCELLED:
+                if not sending:
+                    continue
+                _move(step, StepAction.WITHDRAW)
+            else:  # failed, or skipped (opted out since queued)
+                _move(step, StepAction.REFUSED if sending else StepAction.SETTLE_FAILED)
+                step.message_id = row.msgid
+                step.last_error = _LEDGER_LABEL.get(row.error or "", f"微信拒绝发送（{row.error}）")[:200]
+                failed += 1
+            plans.add(step.plan_id)
+        uow.commit()
+    if plans:
+        _complete_finished(uow, plans, datetime.min)
+    return Synced(sent, failed, unknown)
 
 
 def _complete_finished(uow: UnitOfWork, plan_ids: set[int], now: datetime) -> None:
@@ -527,6 +629,15 @@ def stop_plan(uow: UnitOfWork, principal: Principal, plan_id: str, reason: str) 
                 FollowupStepRow.plan_id == plan.id,
                 FollowupStepRow.status.in_([StepStatus.PENDING.value, StepStatus.FAILED.value]))):
             _move(step, StepAction.CANCEL)
+        for step in uow.session.scalars(select(FollowupStepRow).where(
+                FollowupStepRow.plan_id == plan.id, FollowupStepRow.status == StepStatus.SENDING.value)):
+            # queued but not yet claimed by a push worker: withdrawn (a claimed row finishes: no recall)
+            withdrawn = uow.session.execute(update(DeliveryRow).where(
+                DeliveryRow.followup_step_id == step.id,
+                DeliveryRow.state.in_([s.value for s in delivery_from("cancel")]))
+                .values(state=delivery_to("cancel")).execution_options(synchronize_session=False))
+            if withdrawn.rowcount == 1:
+                _move(step, StepAction.WITHDRAW)
         audit.record(uow, principal.actor, "followup.plan.stop", "followup_plan", plan.public_id,
                      reason=reason[:100])
         uow.session.flush()
@@ -545,6 +656,11 @@ def settle_unknown(uow: UnitOfWork, principal: Principal, step_id: str, *, deliv
         _move(row, StepAction.SETTLE_SENT if delivered else StepAction.SETTLE_FAILED)
         if delivered:
             row.sent_at = uow.clock.now()
+        # its ledger row is settled the same way, so neither the ledger nor a worker sends it again
+        uow.session.execute(update(DeliveryRow).where(
+            DeliveryRow.followup_step_id == row.id, DeliveryRow.state == DeliveryState.UNKNOWN)
+            .values(state=delivery_to("sent" if delivered else "failed"), error=None if delivered else "settled_by_staff")
+            .execution_options(synchronize_session=False))
         plan = uow.session.get_one(FollowupPlanRow, row.plan_id)
         audit.record(uow, principal.actor, "followup.step.settle", "followup_step", row.public_id,
                      delivered=delivered)

@@ -352,7 +352,8 @@ def _view(uow: UnitOfWork, row: PushRow, segment: str | None = None) -> PushView
 def status(uow: UnitOfWork, principal: Principal, ref: str | None = None) -> list[PushView]:
     ensure_role(principal, OPERATORS)
     with uow:
-        rows = [_push(uow, ref)] if ref else list(uow.session.scalars(select(PushRow).order_by(PushRow.id)))
+        rows = [_push(uow, ref)] if ref else list(uow.session.scalars(
+            select(PushRow).where(PushRow.purpose.is_(None)).order_by(PushRow.id)))  # not follow-up steps' pushes
         return [_view(uow, r) for r in rows]
 
 
@@ -461,7 +462,9 @@ def dispatch_due(uow: UnitOfWork, now: datetime, *, api: PushApi | None = None,
     return Planned(pushes, planned, skipped)
 
 
-def _counts(uow: UnitOfWork, openids: list[str], since: datetime, kind: str | None) -> dict[str, int]:
+def allocated_counts(uow: UnitOfWork, openids: list[str], since: datetime, kind: str | None) -> dict[str, int]:
+    """Ledger rows planned for each openid since since (the frequency cap and the monthly mass rule;
+    follow-up steps delivered through the ledger count too)."""
     out: dict[str, int] = {}
     for start in range(0, len(openids), 5000):
         chunk = openids[start:start + 5000]
@@ -477,8 +480,8 @@ def _counts(uow: UnitOfWork, openids: list[str], since: datetime, kind: str | No
 def _plan(uow: UnitOfWork, push: PushRow, audience: dict[str, int | None], now: datetime,
           rules: SendingRules) -> tuple[list[DeliveryRow], int]:
     openids = sorted(audience)
-    recent = _counts(uow, openids, now - timedelta(days=rules.cap.days), None)
-    monthly = _counts(uow, openids, P.month_start(now, rules.tz), P.PushKind.MASS) if push.kind == P.PushKind.MASS \
+    recent = allocated_counts(uow, openids, now - timedelta(days=rules.cap.days), None)
+    monthly = allocated_counts(uow, openids, P.month_start(now, rules.tz), P.PushKind.MASS) if push.kind == P.PushKind.MASS \
         else {}
     variants = sorted(push.variants)
     ab = len(variants) > 1

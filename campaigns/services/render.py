@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2 import StrictUndefined, TemplateError, UndefinedError, meta
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 
@@ -34,6 +34,24 @@ SAMPLE = {
 @lru_cache(maxsize=256)
 def _compiled(source: str):  # noqa: ANN202 - a jinja2 Template
     return _ENV.from_string(source)
+
+
+@lru_cache(maxsize=256)
+def _names(source: str) -> frozenset[str]:
+    """The top-level variables a field uses (``patient``, ``doctor``, ``push``)."""
+    return frozenset(meta.find_undeclared_variables(_ENV.parse(source)))
+
+
+def recipient_names(fields: dict[str, str]) -> frozenset[str]:
+    """Which recipient variables (``patient`` / ``doctor``) the fields use; an unparsable field
+    counts as using them (rendering it per recipient reports the error)."""
+    names: set[str] = set()
+    for source in fields.values():
+        try:
+            names |= _names(source)
+        except TemplateError:
+            return frozenset({"patient", "doctor"})
+    return frozenset(names - {"push"})
 
 
 def render_fields(fields: dict[str, str], variables: dict[str, Any]) -> dict[str, str]:
@@ -99,22 +117,35 @@ def make_renderer(base_url: str):  # noqa: ANN201 - returns delivery.Renderer
     """The worker's renderer: {delivery id: {"data": fields, "url": link}} or {"error": rule}."""
 
     def render(uow: UnitOfWork, push: PushRow, rows: list[DeliveryRow]) -> dict[int, dict[str, Any]]:
-        variables = variables_for(uow, rows)
+        # fields that use no recipient variable are rendered once per variant, and patients are
+        # decrypted only when a field uses them
+        personal = {v: recipient_names((push.variants.get(v) or {}).get("fields") or {}) for v in {r.variant for r in rows}}
+        variables = variables_for(uow, [r for r in rows if personal[r.variant]]) if any(personal.values()) else {}
         out: dict[int, dict[str, Any]] = {}
         links: dict[str, str | None] = {}
+        shared: dict[str, dict[str, Any]] = {}
         for row in rows:
             content = push.variants.get(row.variant) or {}
+            if "data" in content:  # a follow-up step: fields already written and checked, never jinja
+                out[row.id] = {"data": dict(content["data"]), "url": content.get("url")}
+                continue
             if row.variant not in links:
                 links[row.variant] = link_for(uow, push, row.variant, base_url)
             link = links[row.variant]
-            context = dict(variables.get(row.id) or {}, push={"link": link or ""})
             url = f"{link}?u={recipient_token(uow, row.id)}" if link else content.get("url")
-            try:
-                out[row.id] = {"data": render_fields(content.get("fields") or {}, context), "url": url}
-            except RuleViolation as exc:
-                out[row.id] = {"error": exc.rule}
-            except InvalidInput:
-                out[row.id] = {"error": "missing_variable"}
+            if not personal[row.variant] and row.variant in shared:
+                result = shared[row.variant]
+            else:
+                context = dict(variables.get(row.id) or {}, push={"link": link or ""})
+                try:
+                    result = {"data": render_fields(content.get("fields") or {}, context)}
+                except RuleViolation as exc:
+                    result = {"error": exc.rule}
+                except InvalidInput:
+                    result = {"error": "missing_variable"}
+                if not personal[row.variant]:
+                    shared[row.variant] = result
+            out[row.id] = result if "error" in result else {"data": result["data"], "url": url}
         return out
 
     return render

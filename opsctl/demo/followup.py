@@ -4,8 +4,8 @@ A cardiologist defines a hypertension questionnaire and a plan template (day 3 q
 day 7 medication message, day 14 diet course, day 30 reminder to book a follow-up visit), started
 automatically for every dispensed prescription with a hypertension diagnosis, and by the doctor
 for a few of his own patients. The scheduler's registry then runs every due job over the
-simulated month (three ticks a day): follow-up starts and deliveries through the WeChat sandbox
-(template messages), consultation expiry, refunds, the callback inbox. Patients answer most
+simulated month (three ticks a day): follow-up starts, due steps queued into the push delivery
+ledger and delivered by the push worker through the WeChat sandbox (template messages), consultation expiry, refunds, the callback inbox. Patients answer most
 questionnaires; the answers are exported to Excel with names masked.
 """
 
@@ -18,13 +18,17 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
+from campaigns.adapters.push_sender import WeChatPushSender
 from campaigns.domain.followup import QuietHours
+from campaigns.domain.pushes import QuietHours as PushQuietHours
 from campaigns.persistence.followup import (
     FollowupPlanRow,
     FollowupStepRow,
     QuestionnaireRow,
 )
-from campaigns.services import followup, questionnaires
+from campaigns.persistence.pushes import DeliveryRow
+from campaigns.services import delivery, followup, questionnaires
+from campaigns.services.render import make_renderer
 from clinical_core.domain.access import Principal
 from clinical_core.domain.errors import DomainError, InvalidInput
 from clinical_core.domain.staff import Role
@@ -113,12 +117,19 @@ def step_followup(ctx: DemoContext) -> None:
             sandbox.user_follows(openid)
     scheduler = Scheduler(c.engine, c, holder="demo-scheduler")
     scheduler.ensure_defaults()
-    answered = refused = 0
+    # the job queues due steps into the push delivery ledger; the push worker (`opsctl push worker`)
+    # delivers them to the sandbox under the same quiet hours, cap, opt-outs and retries as pushes
+    sender = WeChatPushSender(c.wechat)
+    render = make_renderer(c.settings.http.public_base_url)
+    worker_rules = delivery.Rules(quiet=PushQuietHours.parse(c.settings.push.quiet_hours), retry_delays=(0, 0, 0, 0))
+    answered = refused = worker_calls = 0
     for offset in range(ctx.plan.days + 31):  # the month, and the month its last plans need
         day = ctx.plan.start + timedelta(days=offset)
         for tick in TICKS:
             clock.current = datetime.combine(day, tick, tzinfo=SHANGHAI).astimezone(UTC)
             scheduler.tick()
+            worker_calls += delivery.run_worker(uow, sender, render, rules=worker_rules, until_idle=True,
+                                                sleep=lambda _s: None, concurrency=2).calls
         # the evening: patients answer the questionnaires sent to them today
         with uow() as u:
             todays = u.session.execute(select(FollowupStepRow.public_id, m.PatientRow.public_id,
@@ -166,8 +177,11 @@ def step_followup(ctx: DemoContext) -> None:
             f"医生手动 {len(by_doctor)}")
     ctx.add("随访步骤", sum(statuses.values()),
             "；".join(f"{k} {v}" for k, v in sorted(statuses.items())) + "（失败多为未关注公众号的患者）")
+    with uow() as u:
+        ledger = Counter(u.session.scalars(select(DeliveryRow.state).where(DeliveryRow.followup_step_id.is_not(None))))
     ctx.add("随访消息送达（沙箱）", delivered,
-            f"模板消息；免打扰时段内发送 {in_quiet} 条；重复发送 {delivered - statuses.get('sent', 0)} 条")
+            f"经推送投递台账（{'；'.join(f'{k} {v}' for k, v in sorted(ledger.items()))}），push worker 调用 "
+            f"{worker_calls} 次；免打扰时段内发送 {in_quiet} 条；重复发送 {delivered - statuses.get('sent', 0)} 条")
     ctx.add("问卷答卷", answered, f"填写错误被拒并指明题目 {refused} 次；导出 {export.responses} 份到 {export.path}（姓名脱敏）")
     ctx.add("定时任务运行", sum(runs.values()),
             f"{jobs_run} 个任务；" + "；".join(f"{k} {v}" for k, v in sorted(runs.items())) +

@@ -29,7 +29,8 @@ PREVIEW = "preview"  # staff checking a link before sending
 
 def _deliveries(*extra: object) -> Select:
     return (select(DeliveryRow.created_at.label("at"), PushRow.kind.label("channel"), PushRow.name.label("push"), *extra)
-            .select_from(DeliveryRow).join(PushRow, PushRow.id == DeliveryRow.push_id))
+            .select_from(DeliveryRow).join(PushRow, PushRow.id == DeliveryRow.push_id)
+            .where(PushRow.purpose.is_(None)))  # follow-up steps' rows are counted by the follow-up metrics
 
 
 def _in_state(*states: str) -> Select:

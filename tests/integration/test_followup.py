@@ -4,7 +4,6 @@ doctor and by a dispensed prescription; delivery states, quiet hours, never sent
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -12,21 +11,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 
-from campaigns.adapters.followup_wechat import WeChatFollowupSender
-from campaigns.domain.followup import (
-    DeliveryRefused,
-    DeliveryUnknown,
-    OutboundMessage,
-    SendReceipt,
-)
-from campaigns.persistence.followup import FollowupStepRow
 from campaigns.services import followup, questionnaires
 from clinical_core.domain.errors import (
     Conflict,
     Forbidden,
-    IllegalTransition,
     InvalidInput,
-    NotFound,
 )
 from clinical_core.domain.time import FixedClock
 from clinical_core.persistence.models import PatientRow
@@ -35,7 +24,6 @@ from opsctl.wiring import Container
 from tests.integration.test_prescriptions import pharmacist, setup  # noqa: F401  (fixture)
 from tests.integration.test_rx_circulation import approved  # noqa: F401  (fixture)
 from tests.support.clinic import ADMIN, OPS, Clinic, build_clinic
-from tests.support.wechat import client, sandbox
 
 BP = {"title": "高血压随访问卷", "questions": [
     {"key": "sbp", "kind": "number", "title": "收缩压", "min": 60, "max": 260, "unit": "mmHg"},
@@ -44,20 +32,6 @@ BP = {"title": "高血压随访问卷", "questions": [
      "required": False},
     {"key": "note", "kind": "text", "title": "其他情况", "required": False, "max_length": 50},
 ]}
-
-
-@dataclass
-class RecordingSender:
-    """A test double of the sender port: records, or fails as told."""
-
-    sent: list[OutboundMessage] = field(default_factory=list)
-    fail: list[Exception] = field(default_factory=list)
-
-    def send(self, message: OutboundMessage) -> SendReceipt:
-        if self.fail:
-            raise self.fail.pop(0)
-        self.sent.append(message)
-        return SendReceipt(f"m{len(self.sent)}")
 
 
 @pytest.fixture
@@ -199,80 +173,6 @@ def test_doctor_starts_plans_and_steps_are_scheduled_out_of_quiet_hours(
     assert due[3] > start + timedelta(days=29)
 
 
-def test_delivery_states_quiet_hours_and_no_double_send(container: Container, clinic: Clinic,
-                                                         clock: FixedClock) -> None:
-    q = questionnaires.create(container.uow(), clinic.doctor_a, BP)
-    followup.create_template(container.uow(), clinic.doctor_a, "bp", "高血压随访", _steps(q.questionnaire_id))
-    (plan,) = followup.start_plans(container.uow(), ADMIN, "bp", [clinic.patient.patient_id or ""])
-    _bind_openid(container, clinic.patient.patient_id or "", "o_zhang")
-    sender = RecordingSender()
-    assert followup.deliver_due(container.uow(), clock.now(), sender) == followup.DeliveryResult(0, 0, 0, 0, 0, 0)
-
-    # day 3 at 23:00 Shanghai: the step is due but it is quiet
-    clock.current = datetime(2026, 11, 5, 15, 0, tzinfo=UTC)
-    quiet = followup.deliver_due(container.uow(), clock.now(), sender)
-    assert (quiet.deferred_quiet, quiet.sent, sender.sent) == (1, 0, [])
-    dry = followup.deliver_due(container.uow(), clock.now(), sender, quiet_hours="00:00-00:00", dry_run=True)
-    assert dry.dry_run == (plan.steps[0].step_id,) and sender.sent == []
-    # 08:00 next morning: sent once; a second run sends nothing
-    clock.current = datetime(2026, 11, 6, 0, 0, tzinfo=UTC)
-    assert followup.deliver_due(container.uow(), clock.now(), sender).sent == 1
-    assert followup.deliver_due(container.uow(), clock.now(), sender).sent == 0
-    (msg,) = sender.sent
-    assert msg.openid == "o_zhang" and msg.url == f"/h5/questionnaires/{q.questionnaire_id}?step={msg.step_id}"
-    # the patient answers through the step; twice is refused
-    questionnaires.submit(container.uow(), clinic.patient, q.questionnaire_id, {"sbp": 128, "dizzy": "否"},
-                          step_id=msg.step_id)
-    with pytest.raises(Conflict):
-        questionnaires.submit(container.uow(), clinic.patient, q.questionnaire_id, {"sbp": 128, "dizzy": "否"},
-                              step_id=msg.step_id)
-    with pytest.raises(NotFound):  # another patient cannot answer his step
-        questionnaires.submit(container.uow(), clinic.other_patient, q.questionnaire_id,
-                              {"sbp": 128, "dizzy": "否"}, step_id=msg.step_id)
-
-    # day 7: WeChat busy → retried later; then an unknown outcome is never resent
-    clock.current = datetime(2026, 11, 9, 2, 0, tzinfo=UTC)
-    sender.fail = [DeliveryRefused("busy", retryable=True)]
-    assert followup.deliver_due(container.uow(), clock.now(), sender).retrying == 1
-    clock.advance(timedelta(minutes=31))
-    sender.fail = [DeliveryUnknown("timeout")]
-    assert followup.deliver_due(container.uow(), clock.now(), sender).unknown == 1
-    clock.advance(timedelta(hours=1))
-    assert followup.deliver_due(container.uow(), clock.now(), sender).sent == 0
-    steps = followup.get_plan(container.uow(), clinic.patient, plan.plan_id).steps
-    assert [(s.status, s.attempts) for s in steps[:2]] == [("sent", 1), ("unknown", 2)]
-    assert steps[0].answered_at is not None
-    with pytest.raises(IllegalTransition):
-        followup.settle_unknown(container.uow(), ADMIN, steps[0].step_id, delivered=True)
-    assert followup.settle_unknown(container.uow(), OPS, steps[1].step_id, delivered=True).status == "sent"
-
-    # a sender that died mid-call: "sending" becomes unknown, not resent
-    with container.uow() as uow:
-        row = uow.session.scalar(select(FollowupStepRow).where(FollowupStepRow.public_id == steps[2].step_id))
-        assert row is not None
-        row.status, row.sending_at = "sending", clock.now()
-        uow.commit()
-    clock.advance(timedelta(minutes=11))
-    assert followup.deliver_due(container.uow(), clock.now(), sender).stale_unknown == 1
-    # stopping the plan cancels the rest
-    stopped = followup.stop_plan(container.uow(), ADMIN, plan.plan_id, "患者转院")
-    assert stopped.status == "stopped" and stopped.steps[3].status == "cancelled"
-    clock.advance(timedelta(days=40))
-    assert followup.deliver_due(container.uow(), clock.now(), sender).sent == 0
-
-
-def test_a_patient_without_openid_fails_without_a_call(container: Container, clinic: Clinic,
-                                                        clock: FixedClock) -> None:
-    followup.create_template(container.uow(), clinic.doctor_a, "note", "提醒", [
-        {"day": 0, "at": "10:00", "kind": "text", "title": "提醒", "body": "测量血压"}])
-    followup.start_plans(container.uow(), ADMIN, "note", [clinic.other_patient.patient_id or ""])
-    sender = RecordingSender()
-    result = followup.deliver_due(container.uow(), clock.now(), sender)
-    assert (result.failed, sender.sent) == (1, [])
-    (plan,) = followup.list_plans(container.uow(), ADMIN)
-    assert plan.status == "completed" and plan.steps[0].status == "failed"
-
-
 def test_a_dispensed_prescription_starts_the_matching_plan_once(
         container: Container, approved: tuple[Clinic, str], clock: FixedClock) -> None:  # noqa: F811
     clinic, rx_id = approved
@@ -305,23 +205,3 @@ def test_a_dispensed_prescription_starts_the_matching_plan_once(
                                                              position_id=0))
         uow.commit()
     assert followup.start_from_events(container.uow(), clock.now()).started == 0
-
-
-def test_the_wechat_sender_against_the_sandbox(container: Container, clinic: Clinic, clock: FixedClock) -> None:
-    followup.create_template(container.uow(), clinic.doctor_a, "img", "图片", [
-        {"day": 0, "kind": "image", "title": "低盐饮食示意图", "url": "/media/diet.png", "body": "请查看图片"}])
-    followup.start_plans(container.uow(), ADMIN, "img", [clinic.patient.patient_id or "",
-                                                       clinic.other_patient.patient_id or ""])
-    _bind_openid(container, clinic.patient.patient_id or "", "o_zhang")
-    _bind_openid(container, clinic.other_patient.patient_id or "", "o_wang")
-    with sandbox(container) as server:
-        server.wechat.user_follows("o_zhang")  # o_wang never followed: WeChat refuses (43004)
-        sender = WeChatFollowupSender(client(container, server), "tpl_sandbox_notice", "https://h.example.org")
-        result = followup.deliver_due(container.uow(), clock.now(), sender)
-        assert (result.sent, result.failed) == (1, 1)
-        (sent,) = server.wechat.template_sent
-        assert sent["touser"] == "o_zhang" and sent["data"]["keyword1"]["value"] == "低盐饮食示意图"
-        assert followup.deliver_due(container.uow(), clock.now(), sender).sent == 0
-        assert len(server.wechat.template_sent) == 1
-    failed = followup.list_steps(container.uow(), OPS, status="failed")
-    assert len(failed) == 1 and "43004" in (failed[0].last_error or "")

@@ -96,3 +96,18 @@ def test_due_instants_follow_the_local_day_and_avoid_quiet_hours() -> None:
     assert due_at(start, late, QuietHours()) == SH(8, d=5)
     (today,) = parse_steps([{"day": 0, "at": "09:00", "kind": "text", "title": "t", "body": "b"}])
     assert due_at(start, today, QuietHours()) == start  # already past today: now
+
+
+def test_step_template_fields_fit_wechats_20_characters() -> None:
+    from datetime import UTC, datetime
+
+    from campaigns.domain.followup import OutboundMessage, StepKind, template_data
+    from campaigns.domain.limits import check_template_data
+
+    long = OutboundMessage("stp_1", "o1", StepKind.TEXT, "降压药服用提醒与家庭血压测量要点说明及注意事项", "早晚\n各测一次血压" * 5, None,
+                           datetime(2026, 11, 2, 2, 0, tzinfo=UTC))
+    data = template_data(long)
+    check_template_data(data)  # no field over 20 characters, no line break
+    assert data["keyword1"]["value"].endswith("…") and len(data["keyword1"]["value"]) == 20
+    assert data["keyword2"]["value"] == "2026-11-02 10:00"  # Beijing time
+    assert data["first"]["value"] == "随访提醒：文字"

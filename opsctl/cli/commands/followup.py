@@ -164,19 +164,21 @@ def settle(
 
 @app.command("deliver")
 def deliver(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="只列出将发送的步骤，不发送")] = False,
-    batch: Annotated[int, typer.Option(min=1, max=5000, help="本次最多发送的步骤数")] = 200,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只列出将排入台账的步骤，不排入")] = False,
+    batch: Annotated[int, typer.Option(min=1, max=5000, help="本次最多排入的步骤数")] = 200,
     fmt: FormatOpt = Format.table,
     as_json: JsonOpt = False,
 ) -> None:
-    """立即发送到期的随访步骤（与定时任务 followup.deliver_due 相同；免打扰时段内不发送）。
+    """把到期的随访步骤排入推送投递台账（与定时任务 followup.deliver_due 相同；免打扰时段内不排入），
+    由 opsctl push worker 发送；同时按台账同步已排入步骤的状态。
 
     示例：opsctl followup deliver --dry-run
     """
     c = container()
-    result = service.deliver_due(c.uow(), c.clock.now(), c.followup_sender, batch=batch,
+    result = service.deliver_due(c.uow(), c.clock.now(), c.followup_channel, batch=batch,
                                  quiet_hours=c.followup_quiet_hours, dry_run=dry_run)
     data = {k: getattr(result, k) for k in result.__dataclass_fields__}
-    render_object(data, {"sent": "已发送", "failed": "失败", "unknown": "结果未知", "retrying": "稍后重试",
-                         "deferred_quiet": "免打扰顺延", "stale_unknown": "中断转未知", "dry_run": "将发送的步骤"},
+    render_object(data, {"queued": "排入台账", "sent": "已送达", "failed": "失败", "unknown": "结果未知",
+                         "deferred_quiet": "免打扰顺延", "deferred_cap": "频次上限顺延", "stale_unknown": "中断转未知",
+                         "dry_run": "将排入的步骤"},
                   choose(fmt, as_json), title="随访发送")

@@ -270,7 +270,7 @@ def settle(as_json: JsonOpt = False) -> None:
 
 @app.command("worker")
 def worker(
-    rate: Annotated[float | None, typer.Option(help="每秒最多调用次数（本进程；默认配置 push.rate_per_second，0 不限）")] = None,
+    rate: Annotated[float | None, typer.Option(help="每秒最多调用次数（同一公众号的所有发送进程共享；默认配置 push.rate_per_second，0 不限）")] = None,
     batch: Annotated[int, typer.Option(help="每次领取的台账行数")] = 100,
     concurrency: Annotated[int, typer.Option(help="同时进行的微信调用数（线程，各用一条长连接）")] = 4,
     until_idle: Annotated[bool, typer.Option("--until-idle", help="没有到期的行时退出")] = False,
@@ -299,10 +299,14 @@ def worker(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    from campaigns.services.ratelimit import SharedRateLimiter
+
     delivery.recover_stale(c.uow(), lease=timedelta(seconds=lease))
+    limiter = SharedRateLimiter(c.uow, c.settings.wechat.app_id,  # WeChat's limit is per official account
+                                c.settings.push.rate_per_second if rate is None else rate)
     counts = delivery.run_worker(
         c.uow, _sender(), make_renderer(c.settings.http.public_base_url), rules=delivery_rules(c.settings),
-        rate=c.settings.push.rate_per_second if rate is None else rate, batch=batch, until_idle=until_idle, concurrency=concurrency,
+        limiter=limiter, batch=batch, until_idle=until_idle, concurrency=concurrency,
         should_stop=lambda: stopping["flag"])
     data = {"calls": counts.calls, "sent": counts.sent, "failed": counts.failed, "retried": counts.retried,
             "unknown": counts.unknown, "skipped": counts.skipped}
