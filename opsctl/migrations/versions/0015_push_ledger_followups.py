@@ -1,7 +1,7 @@
 """Push ledger: follow-up steps as ledger deliveries, the shared per-account rate bucket (issue 5)
 
-Revision ID: 0014_push_ledger_followups
-Revises: 0013_pushes
+Revision ID: 0015_push_ledger_followups
+Revises: 0014_live_announcements
 Create Date: 2026-11-26 12:42:09.258989
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import clinical_core.persistence.base
 
 
-revision = "0014_push_ledger_followups"
-down_revision = "0013_pushes"
+revision = "0015_push_ledger_followups"
+down_revision = "0014_live_announcements"
 branch_labels = None
 depends_on = None
 
