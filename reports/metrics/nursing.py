@@ -18,12 +18,12 @@ from __future__ import annotations
 from sqlalchemy import Select, literal, select
 from sqlalchemy.orm import aliased
 
+from clinical_core.persistence.models import DepartmentRow, StaffRow
 from clinical_core.persistence.nursing import (
     NursingAlarmRow,
     NursingItemRow,
     NursingOrderRow,
 )
-from clinical_core.persistence.models import DepartmentRow, StaffRow
 from reports.metrics.registry import Agg, Metric, Unit, register
 from reports.metrics.sql import minutes_between
 
