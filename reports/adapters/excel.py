@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from copy import copy
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -156,34 +156,53 @@ def _column_styles(ws: Any, units: Sequence[str | None]) -> list[tuple[int, int]
     return [(_cell(ws, "").style_id, _cell(ws, sample.get(str(u), 0), u).style_id) for u in units]
 
 
-_EPOCH = datetime(1899, 12, 30)
+_EPOCH_ORDINAL = datetime(1899, 12, 30).toordinal()  # Excel's day 0 (1900 date system, after 1 Mar 1900)
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
+def _text_xml(ref: str, value: object, style: int) -> str:
+    text = str(value)
+    if not text.isprintable():  # control characters are not allowed in XML; tabs and newlines are kept
+        text = ILLEGAL_CHARACTERS_RE.sub("", text)
+    if "&" in text or "<" in text or ">" in text:
+        text = text.translate(_ESCAPES)
+    space = ' xml:space="preserve"' if text and (text[0].isspace() or text[-1].isspace()) else ""
+    return f'<c r="{ref}" s="{style}" t="inlineStr"><is><t{space}>{text}</t></is></c>'
+
+
 def _cell_xml(ref: str, value: Any, styles: tuple[int, int]) -> str:
-    if isinstance(value, bool):
-        return f'<c r="{ref}" s="{styles[0]}" t="b"><v>{int(value)}</v></c>'
-    if isinstance(value, int | float | Decimal) and math.isfinite(value):
+    kind = type(value)
+    if kind is str:
+        return _text_xml(ref, value, styles[0])
+    if kind is int or (kind is float and math.isfinite(value)):
         return f'<c r="{ref}" s="{styles[1]}"><v>{value}</v></c>'
-    if isinstance(value, datetime):
-        days = (value.replace(tzinfo=None) - _EPOCH) / timedelta(days=1)
+    if kind is datetime:  # wall-clock fields as written (the rows carry Shanghai local times)
+        days = value.toordinal() - _EPOCH_ORDINAL + (
+            value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6) / 86400
         return f'<c r="{ref}" s="{styles[1]}"><v>{days!r}</v></c>'
-    text = ILLEGAL_CHARACTERS_RE.sub("", str(value)).translate(_ESCAPES)
-    space = ' xml:space="preserve"' if text != text.strip() else ""
-    return f'<c r="{ref}" s="{styles[0]}" t="inlineStr"><is><t{space}>{text}</t></is></c>'
+    if kind is bool:
+        return f'<c r="{ref}" s="{styles[0]}" t="b"><v>{int(value)}</v></c>'
+    if isinstance(value, Decimal) and value.is_finite():
+        return f'<c r="{ref}" s="{styles[1]}"><v>{value}</v></c>'
+    if isinstance(value, datetime | int | float) and not isinstance(value, bool):  # subclasses: the slow way
+        return _cell_xml(ref, datetime.fromisoformat(value.isoformat()) if isinstance(value, datetime)
+                         else float(value) if isinstance(value, float) else int(value), styles)
+    return _text_xml(ref, value, styles[0])
 
 
 def _rows_xml(rows: Iterable[Sequence[Any]], styles: Sequence[tuple[int, int]], batch: int = 2000) -> Iterator[bytes]:
     letters = [get_column_letter(i) for i in range(1, len(styles) + 1)]
     chunk: list[str] = []
+    append = chunk.append
     for r, row in enumerate(rows, start=2):
-        chunk.append(f'<row r="{r}">')
-        chunk.extend(_cell_xml(f"{letter}{r}", v, style)
-                     for letter, style, v in zip(letters, styles, row, strict=False) if v is not None)
-        chunk.append("</row>")
+        append(f'<row r="{r}">')
+        for letter, style, v in zip(letters, styles, row, strict=False):
+            if v is not None:
+                append(_cell_xml(f"{letter}{r}", v, style))
+        append("</row>")
         if len(chunk) >= batch:
             yield "".join(chunk).encode()
-            chunk = []
+            chunk.clear()
     if chunk:
         yield "".join(chunk).encode()
 
