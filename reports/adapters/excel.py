@@ -8,16 +8,25 @@ format; ratios are fractions with a percentage format; headers are frozen and co
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from copy import copy
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
+from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
 
 from clinical_core.domain.time import SHANGHAI
@@ -65,10 +74,14 @@ def write_workbook(report: ReportData, path: Path, details: Sequence[DetailSheet
         _table_sheet(wb, "各渠道转化", [("渠道", None, 24), ("扫码关注（人）", "count", 16), ("首次问诊（人）", "count", 16),
                                      ("转化率", "ratio", 12)],
                      ([c.channel, c.base, c.converted, c.rate] for c in report.channels))
-    for detail in details:
-        _table_sheet(wb, detail.title, detail.columns, detail.rows)
+    streamed = []
+    for detail in details:  # header, widths and frozen pane by openpyxl; the rows streamed in after the save
+        ws = _table_sheet(wb, detail.title, detail.columns, ())
+        streamed.append((ws, detail, _column_styles(ws, [c[1] for c in detail.columns])))
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
+    if streamed:
+        _stream_rows(path, [(ws.path.lstrip("/"), detail.rows, styles) for ws, detail, styles in streamed])
     return path
 
 
@@ -86,16 +99,36 @@ def _header(ws: Any, names: Sequence[str]) -> list[WriteOnlyCell]:
     return cells
 
 
+BOLD_FONT = Font(name="等线", size=11, bold=True)
+_STYLES: WeakKeyDictionary[Workbook, dict[tuple[str | None, bool], StyleArray]] = WeakKeyDictionary()
+
+
 def _cell(ws: Any, value: Any, unit: str | None = None, bold: bool = False) -> WriteOnlyCell:
-    c = WriteOnlyCell(ws, value=value)
-    c.font = Font(name="等线", size=11, bold=bold)
-    c.border = THIN
-    if unit in FORMATS and isinstance(value, int | float | datetime):
-        c.number_format = FORMATS[unit]
+    """A body cell (等线 11, thin bottom rule, the unit's number format).
+
+    Assigning a font, border or number format through openpyxl's descriptors looks each style up
+    in the workbook's style tables (hashing the whole style object) and, with a new ``Font`` per
+    cell, cost most of a workbook's build time. The resulting style ids are the same for every
+    cell of a kind, so they are computed once per workbook and (format, bold) and copied onto
+    each cell; the value is bound after the style, so a datetime keeps the unit's format.
+    """
+    number_format = FORMATS[unit] if unit in FORMATS and isinstance(value, int | float | datetime) else None
+    styles = _STYLES.setdefault(ws.parent, {})
+    c = WriteOnlyCell(ws)
+    style = styles.get((number_format, bold))
+    if style is None:
+        c.font = BOLD_FONT if bold else BODY_FONT
+        c.border = THIN
+        if number_format:
+            c.number_format = number_format
+        style = styles[(number_format, bold)] = copy(c._style)
+    else:
+        c._style = copy(style)
+    c.value = value
     return c
 
 
-def _table_sheet(wb: Workbook, title: str, columns: Sequence[tuple[str, str | None, int]], rows: Iterable[Sequence[Any]]) -> None:
+def _table_sheet(wb: Workbook, title: str, columns: Sequence[tuple[str, str | None, int]], rows: Iterable[Sequence[Any]]) -> Any:
     ws = wb.create_sheet(title[:31])
     for i, (_, _, width) in enumerate(columns, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
@@ -104,6 +137,98 @@ def _table_sheet(wb: Workbook, title: str, columns: Sequence[tuple[str, str | No
     units = [c[1] for c in columns]
     for row in rows:
         ws.append([_cell(ws, v, u) for v, u in zip(row, units, strict=False)])
+    return ws
+
+
+# ---- detail sheets: rows streamed as SpreadsheetML -----------------------------------------------
+#
+# A year of detail is millions of cells, and openpyxl spends ~50 µs on each even in write-only mode
+# (a cell object, its value bound and type-checked, an lxml element). The detail rows are plain
+# values of a few known kinds, so they are written as the sheet's XML text directly: openpyxl
+# writes the workbook with each detail sheet's header row (and every style the rows use, as
+# ``_column_styles`` registers them), and ``_stream_rows`` then copies the package, splicing the
+# rows into those sheets' ``<sheetData>``. The cells are what openpyxl itself writes: numbers as
+# ``<v>``, datetimes as Excel serial days, text as inline strings, the same style ids.
+
+def _column_styles(ws: Any, units: Sequence[str | None]) -> list[tuple[int, int]]:
+    """Per column: the style id of a text cell and of a number/datetime cell (with the unit's format)."""
+    sample = {"datetime": datetime(2000, 1, 1)}
+    return [(_cell(ws, "").style_id, _cell(ws, sample.get(str(u), 0), u).style_id) for u in units]
+
+
+_EPOCH_ORDINAL = datetime(1899, 12, 30).toordinal()  # Excel's day 0 (1900 date system, after 1 Mar 1900)
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def _text_xml(ref: str, value: object, style: int) -> str:
+    text = str(value)
+    if not text.isprintable():  # control characters are not allowed in XML; tabs and newlines are kept
+        text = ILLEGAL_CHARACTERS_RE.sub("", text)
+    if "&" in text or "<" in text or ">" in text:
+        text = text.translate(_ESCAPES)
+    space = ' xml:space="preserve"' if text and (text[0].isspace() or text[-1].isspace()) else ""
+    return f'<c r="{ref}" s="{style}" t="inlineStr"><is><t{space}>{text}</t></is></c>'
+
+
+def _cell_xml(ref: str, value: Any, styles: tuple[int, int]) -> str:
+    kind = type(value)
+    if kind is str:
+        return _text_xml(ref, value, styles[0])
+    if kind is int or (kind is float and math.isfinite(value)):
+        return f'<c r="{ref}" s="{styles[1]}"><v>{value}</v></c>'
+    if kind is datetime:  # wall-clock fields as written (the rows carry Shanghai local times)
+        days = value.toordinal() - _EPOCH_ORDINAL + (
+            value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6) / 86400
+        return f'<c r="{ref}" s="{styles[1]}"><v>{days!r}</v></c>'
+    if kind is bool:
+        return f'<c r="{ref}" s="{styles[0]}" t="b"><v>{int(value)}</v></c>'
+    if isinstance(value, Decimal) and value.is_finite():
+        return f'<c r="{ref}" s="{styles[1]}"><v>{value}</v></c>'
+    if isinstance(value, datetime | int | float) and not isinstance(value, bool):  # subclasses: the slow way
+        return _cell_xml(ref, datetime.fromisoformat(value.isoformat()) if isinstance(value, datetime)
+                         else float(value) if isinstance(value, float) else int(value), styles)
+    return _text_xml(ref, value, styles[0])
+
+
+def _rows_xml(rows: Iterable[Sequence[Any]], styles: Sequence[tuple[int, int]], batch: int = 2000) -> Iterator[bytes]:
+    letters = [get_column_letter(i) for i in range(1, len(styles) + 1)]
+    chunk: list[str] = []
+    append = chunk.append
+    for r, row in enumerate(rows, start=2):
+        append(f'<row r="{r}">')
+        for letter, style, v in zip(letters, styles, row, strict=False):
+            if v is not None:
+                append(_cell_xml(f"{letter}{r}", v, style))
+        append("</row>")
+        if len(chunk) >= batch:
+            yield "".join(chunk).encode()
+            chunk.clear()
+    if chunk:
+        yield "".join(chunk).encode()
+
+
+def _stream_rows(path: Path, sheets: Sequence[tuple[str, Iterable[Sequence[Any]], Sequence[tuple[int, int]]]]) -> None:
+    parts = {name: (rows, styles) for name, rows, styles in sheets}
+    staged = path.with_name(f".{path.name}.rows")
+    with ZipFile(path) as source, ZipFile(staged, "w", ZIP_DEFLATED, compresslevel=1) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename not in parts:
+                target.writestr(item, data)
+                continue
+            rows, styles = parts[item.filename]
+            head, tail = _DIMENSION.sub("", data.decode("utf-8")).split("</sheetData>", 1)
+            info = ZipInfo(item.filename, item.date_time)
+            info.compress_type = ZIP_DEFLATED
+            with target.open(info, "w", force_zip64=True) as out:
+                out.write(head.encode())
+                for block in _rows_xml(rows, styles):
+                    out.write(block)
+                out.write(f"</sheetData>{tail}".encode())
+    os.replace(staged, path)
+
+
+_DIMENSION = re.compile(r"<dimension [^>]*/>")  # optional; openpyxl's would name the header row only
 
 
 LINE_COLUMNS = [("指标", 30), ("本期", 16), ("上期", 16), ("环比", 10), ("去年同期", 16), ("同比", 10), ("目标", 14),

@@ -138,12 +138,12 @@ def _details(session: Session, spec: ReportSpec) -> list[DetailSheet]:
         rx = rx.where(pdept.code == spec.department)
 
     def consult_rows() -> Iterator[list[Any]]:
-        for r in session.execute(consult.execution_options(yield_per=2000)):
+        for r in session.connection().execute(consult.execution_options(yield_per=2000)):
             yield [r[0], _local(r[1]), SERVICE_TYPE_LABELS.get(r[2], r[2]), r[3], r[4], r[5] / 100,
                    STATUS_LABELS.get(r[6], r[6]), "超时未回复" if r[7] == "unanswered" else "", r[8]]
 
     def rx_rows() -> Iterator[list[Any]]:
-        for r in session.execute(rx.execution_options(yield_per=2000)):
+        for r in session.connection().execute(rx.execution_options(yield_per=2000)):
             yield [r[0], _local(r[1]), r[2], r[3], STATUS_LABELS.get(r[4], r[4]), _local(r[5]), _local(r[6]), _local(r[7])]
 
     when = ("yyyy-mm-dd hh:mm", 18)

@@ -171,6 +171,103 @@ def step_count(spec: ReportSpec, registry: Registry = REGISTRY) -> int:
     return len(scope(spec, registry)) + len(_dimensions(spec))
 
 
+Window = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One metric statement: a metric over some windows, grouped by some dimensions (the report's
+    department filter applies to all of a report's requests). ``parts``: numerators and
+    denominators of a mean or ratio rather than the quotients."""
+
+    metric: str
+    windows: tuple[Window, ...]
+    by: tuple[str, ...] = ()
+    parts: bool = False
+
+
+class Queries:
+    """Runs each distinct request of one report once (a breakdown column and the channel rates, or
+    a headline in several places, read the same result)."""
+
+    def __init__(self, session: Session, registry: Registry, filters: Mapping[str, str]) -> None:
+        self.session, self.registry, self.filters = session, registry, dict(filters)
+        self.results: dict[Request, dict] = {}
+
+    def get(self, request: Request) -> dict:
+        if request not in self.results:
+            self.results[request] = evaluate(self.session, self.registry.get(request.metric), request.windows,
+                                             by=request.by, filters=self.filters, parts=request.parts)
+        return self.results[request]
+
+
+ADDITIVE = (Agg.COUNT, Agg.SUM, Agg.MEAN, Agg.RATIO)  # a period's value follows from its months' (parts)
+
+
+def _history_and_series(queries: Queries, metric: Metric, history: list[Period], series: list[Period]
+                        ) -> tuple[list[object], list[object]]:
+    """The metric over the same-grain history and over the chart's months, as raw results (parts for
+    means and ratios). A monthly report's months are its history: one statement. For a quarter or a
+    year, an additive metric needs one statement too: the history periods the months cover are
+    summed from the months' parts, the others are windows of their own. Medians and distinct counts
+    are not additive: the history and the months are two statements."""
+    split = metric.agg in (Agg.MEAN, Agg.RATIO)
+    if series == history[-len(series):]:
+        raw = queries.get(Request(metric.key, tuple(p.bounds() for p in history), parts=split))
+        parts = [raw[(i,)] for i in range(len(history))]
+        return parts, parts[-len(series):]
+    months = set(series)
+    covered = [p for p in history if set(p.months()) <= months]
+    alone = [p for p in history if p not in covered]
+    overlapping = any(set(p.months()) & months for p in alone)
+    if metric.agg not in ADDITIVE or overlapping:
+        raw = queries.get(Request(metric.key, tuple(p.bounds() for p in history), parts=split))
+        monthly = queries.get(Request(metric.key, tuple(p.bounds() for p in series), parts=split))
+        return [raw[(i,)] for i in range(len(history))], [monthly[(i,)] for i in range(len(series))]
+    windows = [*alone, *series]
+    raw = queries.get(Request(metric.key, tuple(p.bounds() for p in windows), parts=split))
+    at = {p: raw[(i,)] for i, p in enumerate(windows)}
+    for p in covered:
+        own = [at[m] for m in p.months()]
+        at[p] = (sum(n or 0 for n, _ in own), sum(d or 0 for _, d in own)) if split else sum(v or 0 for v in own)
+    return [at[p] for p in history], [at[p] for p in series]
+
+
+def _value(metric: Metric, raw: object) -> float | int | None:
+    """A raw result as the metric's value: the quotient of a mean's or ratio's parts."""
+    if metric.agg in (Agg.MEAN, Agg.RATIO):
+        num, den = raw  # type: ignore[misc]
+        return (num or 0) / den if den else None
+    return raw  # type: ignore[return-value]
+
+
+def plan(spec: ReportSpec, registry: Registry = REGISTRY) -> list[Request]:
+    """The distinct metric statements the report shows, unbatched: each metric over the same-grain
+    history, over the chart's months (when they are other windows), and over the period by each
+    breakdown dimension it supports. ``benchmarks/report_build.py`` runs these alone as its anchor."""
+    period = spec.period
+    history = period.history({Grain.MONTH: 13, Grain.QUARTER: 5, Grain.YEAR: 3}[period.grain])
+    series = _series_periods(period)
+    requests: dict[Request, None] = {}
+    in_scope = scope(spec, registry)
+    for metric in in_scope:
+        split = metric.agg in (Agg.MEAN, Agg.RATIO)
+        requests[Request(metric.key, tuple(p.bounds() for p in history), parts=split)] = None
+        if series != history[-len(series):]:
+            requests[Request(metric.key, tuple(p.bounds() for p in series), parts=split)] = None
+    keys = {m.key for m in in_scope}
+    for dimension in _dimensions(spec):
+        for key in BREAKDOWNS[dimension]:
+            if key in keys and dimension in registry.get(key).dimensions:
+                split = registry.get(key).agg in (Agg.MEAN, Agg.RATIO)
+                requests[Request(key, (period.bounds(),), (dimension,), parts=split)] = None
+    return list(requests)
+
+
+def _series_periods(period: Period) -> list[Period]:
+    return period.months() if period.grain is Grain.YEAR else period.months()[-1].history(12)
+
+
 def _dimensions(spec: ReportSpec) -> tuple[str, ...]:
     if spec.department:
         return ("doctor", "service_type")
@@ -199,26 +296,18 @@ def collect(uow: UnitOfWork, principal: Principal, spec: ReportSpec, *, targets:
         grain_history = {Grain.MONTH: 13, Grain.QUARTER: 5, Grain.YEAR: 3}[period.grain]
         history = period.history(grain_history)
         year_ago_index = history.index(period.year_ago())
-        last_month = period.months()[-1]
-        series_periods = period.months() if period.grain is Grain.YEAR else last_month.history(12)
+        series_periods = _series_periods(period)
+        queries = Queries(session, registry, filters)
         lines: list[MetricLine] = []
         base_of: dict[str, tuple[int | None, ...]] = {}
         for metric in scope(spec, registry):
             step(metric.label)
-            bases: tuple[int | None, ...] = ()
-            if metric.agg in (Agg.MEAN, Agg.RATIO):  # the denominators too: min_base judges the evidence
-                parts = evaluate(session, metric, [p.bounds() for p in history], filters=filters, parts=True)
-                values = {k: ((num or 0) / den if den else None) for k, (num, den) in parts.items()}
-                bases = tuple(int(parts[(i,)][1] or 0) for i in range(len(history)))
-            else:
-                values = evaluate(session, metric, [p.bounds() for p in history], filters=filters)
+            hist_parts, series_parts = _history_and_series(queries, metric, history, series_periods)
+            split = metric.agg in (Agg.MEAN, Agg.RATIO)  # the denominators too: min_base judges the evidence
+            bases = tuple(int(den or 0) for _, den in hist_parts) if split else ()  # type: ignore[misc]
             base_of[metric.key] = bases[-4:]
-            hist = tuple((p.short_label, values[(i,)]) for i, p in enumerate(history))
-            if series_periods == history[-12:]:
-                series = hist[-12:]
-            else:
-                monthly = evaluate(session, metric, [p.bounds() for p in series_periods], filters=filters)
-                series = tuple((p.short_label, monthly[(i,)]) for i, p in enumerate(series_periods))
+            hist = tuple((p.short_label, _value(metric, v)) for p, v in zip(history, hist_parts, strict=True))
+            series = tuple((p.short_label, _value(metric, v)) for p, v in zip(series_periods, series_parts, strict=True))
             target = targets.get(metric.key)
             lines.append(MetricLine(
                 metric.key, metric.label, metric.module, metric.unit.value, metric.unit_label, metric.better,
@@ -229,12 +318,12 @@ def collect(uow: UnitOfWork, principal: Principal, spec: ReportSpec, *, targets:
         breakdowns = []
         for dimension in _dimensions(spec):
             step(f"按{DIMENSIONS[dimension]}")
-            breakdown = _breakdown(session, registry, by_key, dimension, period, filters)
+            breakdown = _breakdown(session, queries, registry, by_key, dimension, period)
             if breakdown is not None:
                 breakdowns.append(breakdown)
         channels: list[ChannelRate] = []
-        if CHANNEL_METRIC in by_key and not spec.department:
-            parts = evaluate(session, registry.get(CHANNEL_METRIC), [period.bounds()], by=("channel",), parts=True)
+        if CHANNEL_METRIC in by_key and not spec.department:  # the same statement as the channel breakdown's column
+            parts = queries.get(Request(CHANNEL_METRIC, (period.bounds(),), ("channel",), parts=True))
             channels = sorted((ChannelRate(key[1], (num / den) if den else None, int(num or 0), int(den or 0))
                                for key, (num, den) in parts.items()), key=lambda c: (-c.base, c.channel))
     facts = [MetricFacts(line.key, line.label, line.unit, line.better, registry.get(line.key).action, line.value,
@@ -252,13 +341,17 @@ def collect(uow: UnitOfWork, principal: Principal, spec: ReportSpec, *, targets:
                       tuple(dict.fromkeys(line.module for line in lines)))
 
 
-def _breakdown(session: Session, registry: Registry, lines: Mapping[str, MetricLine], dimension: str, period: Period,
-               filters: Mapping[str, str]) -> Breakdown | None:
+def _breakdown(session: Session, queries: Queries, registry: Registry, lines: Mapping[str, MetricLine], dimension: str,
+               period: Period) -> Breakdown | None:
     columns = [lines[k] for k in BREAKDOWNS[dimension] if k in lines and dimension in registry.get(k).dimensions]
     if not columns:
         return None
-    per_metric = [evaluate(session, registry.get(c.key), [period.bounds()], by=(dimension,), filters=filters)
-                  for c in columns]
+    per_metric = []
+    for c in columns:
+        metric = registry.get(c.key)
+        split = metric.agg in (Agg.MEAN, Agg.RATIO)  # parts: one statement serves this column and the channel rates
+        values = queries.get(Request(c.key, (period.bounds(),), (dimension,), parts=split))
+        per_metric.append({k: _value(metric, v) for k, v in values.items()} if split else values)
     keys = sorted({k[1] for values in per_metric for k in values}, key=lambda v: (v is None, str(v)))
     labels = _labels(session, dimension, keys)
     rows = tuple((labels.get(k, "（未归属）" if k is None else str(k)), tuple(values.get((0, k)) for values in per_metric))
@@ -279,4 +372,4 @@ def _labels(session: Session, dimension: str, keys: list[object]) -> dict[object
     return {}
 
 
-__all__ = ["Breakdown", "MetricLine", "ReportData", "ReportKind", "ReportSpec", "collect", "scope"]
+__all__ = ["Breakdown", "MetricLine", "ReportData", "ReportKind", "ReportSpec", "Request", "collect", "plan", "scope"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from clinical_core.domain.access import Principal
+from clinical_core.domain.staff import Role
 from opsctl.wiring import Container
 from reports.domain.periods import Grain, Period
 from reports.metrics.catalogue import REGISTRY
@@ -12,6 +14,7 @@ from reports.metrics.engine import evaluate
 from tests.support import report_data
 
 OCTOBER = Period(2026, Grain.MONTH, 10)
+OPS = Principal("ops:test", "ops", Role.OPERATIONS)
 
 
 @pytest.fixture
@@ -64,3 +67,39 @@ def test_registry_refuses_a_second_definition_of_a_key() -> None:
 def test_unknown_dimension_is_refused(seeded: Container) -> None:
     with seeded.uow() as uow, pytest.raises(ValueError):
         evaluate(uow.session, REGISTRY.get("script_uses"), [OCTOBER.bounds()], by=("doctor",))
+
+
+@pytest.mark.parametrize("code", ["2026Q4", "2026"])
+def test_quarter_and_year_from_their_months_equal_each_period_on_its_own(seeded: Container, code: str) -> None:
+    """Quarterly and annual reports get an additive metric's history and chart months in one
+    statement (a covered period summed from its months' parts): every value must equal the
+    period evaluated alone, for every metric, and no statement may run twice."""
+    from reports.metrics import engine
+    from reports.services import collect as collect_module
+    from reports.services.collect import ReportKind, ReportSpec, collect, plan
+
+    period = Period.parse(code)
+    kind = ReportKind.ANNUAL if period.grain is Grain.YEAR else ReportKind.QUARTERLY
+    statements: list[tuple] = []
+    original = engine.evaluate
+
+    def counted(session, metric, windows, by=(), filters=None, parts=False):  # type: ignore[no-untyped-def]
+        statements.append((metric.key, tuple(windows), tuple(by), parts))
+        return original(session, metric, windows, by=by, filters=filters, parts=parts)
+
+    collect_module.evaluate = counted  # type: ignore[assignment]
+    try:
+        data = collect(seeded.uow(), OPS, ReportSpec(kind, period))
+    finally:
+        collect_module.evaluate = original  # type: ignore[assignment]
+    assert len(statements) == len(set(statements))
+    assert len(statements) < len(plan(ReportSpec(kind, period)))  # batched: fewer than the unbatched plan
+    history = period.history(len(data.lines[0].history))  # the last four (three for a year)
+    series = period.months() if kind is ReportKind.ANNUAL else period.months()[-1].history(12)
+    with seeded.uow() as uow:
+        for metric in REGISTRY:
+            line = data.line(metric.key)
+            alone = evaluate(uow.session, metric, [p.bounds() for p in history])
+            assert [v for _, v in line.history] == pytest.approx([alone[(i,)] for i in range(len(history))]), metric.key
+            monthly = evaluate(uow.session, metric, [p.bounds() for p in series])
+            assert [v for _, v in line.series] == pytest.approx([monthly[(i,)] for i in range(12)]), metric.key

@@ -48,8 +48,13 @@ def test_department_report_keeps_the_department_metrics_only(seeded: Container) 
     data = collect(seeded.uow(), OPS, ReportSpec(ReportKind.DEPARTMENT, OCTOBER, "ENDO"))
     assert data.line("video_visits_completed").value == 1 and data.line("video_income_net_fen").value == 12000
     assert data.line("questionnaire_response_rate").value == 0.0 and data.line("followup_plans_started").value == 1
+    # home nursing by the nurse's department: 周敏 (ENDO) completed n2 (grab 30 min) and raised a2 (ack 12 min)
+    assert data.line("nursing_orders_completed").value == 1 and data.line("nursing_grab_minutes").value == 30
+    assert data.line("nursing_sos_alarms").value == 1 and data.line("nursing_sos_ack_minutes").value == 12
+    assert data.line("nursing_cancellations").value == 0  # n4 was cancelled before any nurse took it
+    assert "上门护理" in data.modules
     keys = {line.key for line in data.lines}
-    assert not keys & {"push_deliveries_sent", "nursing_sos_alarms", "platform_plays"}  # no department dimension
+    assert not keys & {"push_deliveries_sent", "platform_plays"}  # no department dimension
 
 
 def test_workbook_sheets_and_pdf_sections(sqlite_container: Container, tmp_path: Path) -> None:
@@ -78,3 +83,17 @@ def test_thin_ratios_drive_no_suggestion(seeded: Container) -> None:
     assert (line.previous, line.value) == (1.0, 4 / 6)
     assert "push_delivery_rate" not in {s.metric for s in data.suggestions}
     assert "platform_plays" in {s.metric for s in data.suggestions}  # 1000 → 430 plays: a drop
+
+
+def test_department_report_files_show_home_nursing(sqlite_container: Container, tmp_path: Path) -> None:
+    """The department report carries the department's home nursing (its nurses' orders and alarms) in
+    its workbook sheet and its PDF section."""
+    report_data.seed(sqlite_container)
+    built = build(sqlite_container.uow(), OPS, ReportSpec(ReportKind.DEPARTMENT, OCTOBER, "CARD"), tmp_path / "out")
+    wb = load_workbook(built.xlsx)
+    rows = {str(row[0]): row[1] for row in wb["上门护理"].iter_rows(min_row=2, values_only=True)}
+    assert rows["上门护理完成"] == 1 and rows["审核到接单用时中位数（分钟）"] == 35
+    assert rows["护士一键报警"] == 2 and rows["报警超时升级"] == 1
+    text = subprocess.run(["pdftotext", "-layout", str(built.pdf), "-"], check=True, capture_output=True, text=True).stdout
+    flat = text.replace(" ", "")
+    assert "上门护理" in flat and "护士一键报警" in flat

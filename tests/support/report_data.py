@@ -307,7 +307,9 @@ EXPECTED.update({
     "video_first_visit_stops": 1,
     "video_wait_minutes": 10,  # 5, 10, 15
     "video_income_net_fen": 17000,  # paid v1 5000 v2 6000 v3 5000 v4 6000 v5 5000; refunded v3 5000, v6 5000
-    # nursing: n1 (grab 10 min) and n2 (grab 30) completed, n3 assigned after 60 min, n4 cancelled, n5 in September
+    # nursing (nurses 孙丽 of CARD and 周敏 of ENDO): n1 孙丽 (grab 10 min) and n2 周敏 (grab 30) completed,
+    # n3 孙丽 assigned after 60 min, n4 cancelled before any nurse took it, n5 周敏 in September;
+    # alarms a1 a3 孙丽, a2 a4 周敏
     "nursing_orders_completed": 2,
     "nursing_grab_minutes": 30,
     "nursing_cancellations": 1,
@@ -336,6 +338,12 @@ BY.update({
     ("video_income_net_fen", "department"): {"CARD": 5000, "ENDO": 12000},
     ("video_wait_minutes", "department"): {"CARD": 7.5, "ENDO": 15},
     ("nursing_orders_completed", "service_type"): {"PICC维护": 2},
+    ("nursing_orders_completed", "department"): {"CARD": 1, "ENDO": 1},
+    ("nursing_grab_minutes", "department"): {"CARD": 35, "ENDO": 30},  # CARD: 10 and 60
+    ("nursing_cancellations", "department"): {None: 1},  # no nurse, no department
+    ("nursing_sos_alarms", "department"): {"CARD": 2, "ENDO": 1},  # a4 (周敏) in September
+    ("nursing_sos_ack_minutes", "department"): {"CARD": 4, "ENDO": 12},  # a3 never acknowledged
+    ("nursing_sos_escalations", "department"): {"CARD": 1, "ENDO": 1},
     ("questionnaire_responses", "doctor"): {"李明": 2, "王芳": 1},
     ("questionnaire_response_rate", "department"): {"CARD": 1.0, "ENDO": 0.0},
     ("content_posts_published", "platform"): {"douyin": 2, "channels": 1},
@@ -426,9 +434,12 @@ def _seed_video(s: Session, pid: Pid, world: tuple) -> None:
 
 
 def _seed_nursing(s: Session, pid: Pid, world: tuple) -> None:
-    patients = world[4]
-    nurse = StaffRow(public_id=pid("stf"), employee_no="N001", name="孙丽", role="nurse", created_at=sh(1, 1))
-    s.add(nurse)
+    card, endo, patients = world[2], world[3], world[4]
+    sun = StaffRow(public_id=pid("stf"), employee_no="N001", name="孙丽", role="nurse", department_id=card.id,
+                   created_at=sh(1, 1))
+    zhou = StaffRow(public_id=pid("stf"), employee_no="N002", name="周敏", role="nurse", department_id=endo.id,
+                    created_at=sh(1, 1))
+    s.add_all([sun, zhou])
 
     def item(code: str, name: str) -> NursingItemRow:
         row = NursingItemRow(public_id=pid("nit"), code=code, name=name, price_fen=20000, duration_minutes=60,
@@ -439,23 +450,23 @@ def _seed_nursing(s: Session, pid: Pid, world: tuple) -> None:
 
     picc, sore = item("PICC", "PICC维护"), item("SORE", "压疮护理")
     s.flush()
-    for it, status, approved, assigned, checked_out, closed in (
-        (picc, "completed", sh(10, 2, 9), sh(10, 2, 9, 10), sh(10, 3, 11), None),
-        (picc, "reviewed", sh(10, 4, 9), sh(10, 4, 9, 30), sh(10, 5), None),
-        (sore, "assigned", sh(10, 6, 9), sh(10, 6, 10), None, None),
-        (sore, "cancelled", sh(10, 7, 8), None, None, sh(10, 7)),
-        (picc, "completed", sh(9, 29), sh(9, 30, 8), sh(9, 30, 22), None),
+    for it, nurse, status, approved, assigned, checked_out, closed in (
+        (picc, sun, "completed", sh(10, 2, 9), sh(10, 2, 9, 10), sh(10, 3, 11), None),
+        (picc, zhou, "reviewed", sh(10, 4, 9), sh(10, 4, 9, 30), sh(10, 5), None),
+        (sore, sun, "assigned", sh(10, 6, 9), sh(10, 6, 10), None, None),
+        (sore, None, "cancelled", sh(10, 7, 8), None, None, sh(10, 7)),
+        (picc, zhou, "completed", sh(9, 29), sh(9, 30, 8), sh(9, 30, 22), None),
     ):
         s.add(NursingOrderRow(public_id=pid("nor"), item_id=it.id, patient_id=patients[0].id,
-                              nurse_id=nurse.id if assigned else None, status=status, price_fen=20000, address_enc="x",
+                              nurse_id=nurse.id if nurse else None, status=status, price_fen=20000, address_enc="x",
                               district_code="440305", lat=22.5, lon=113.9, window_start=approved + timedelta(days=1),
                               window_end=approved + timedelta(days=1, hours=2), condition_enc="x", created_at=approved,
                               paid_at=approved, approved_at=approved, assigned_at=assigned,
                               assigned_by="grab" if assigned else None, checked_out_at=checked_out, closed_at=closed))
-    for raised, escalated, acked in ((sh(10, 3, 10), None, sh(10, 3, 10, 4)),
-                                     (sh(10, 9, 10), sh(10, 9, 10, 5), sh(10, 9, 10, 12)),
-                                     (sh(10, 15), sh(10, 15, 0, 5), None),
-                                     (sh(9, 30, 23, 58), None, sh(10, 1, 0, 2))):
+    for nurse, raised, escalated, acked in ((sun, sh(10, 3, 10), None, sh(10, 3, 10, 4)),
+                                            (zhou, sh(10, 9, 10), sh(10, 9, 10, 5), sh(10, 9, 10, 12)),
+                                            (sun, sh(10, 15), sh(10, 15, 0, 5), None),
+                                            (zhou, sh(9, 30, 23, 58), None, sh(10, 1, 0, 2))):
         s.add(NursingAlarmRow(public_id=pid("nal"), staff_id=nurse.id, status="acknowledged" if acked else "escalated",
                               lat=22.5, lon=113.9, raised_at=raised, escalated_at=escalated, acknowledged_at=acked))
 
