@@ -208,13 +208,15 @@ def operation(uow: UnitOfWork, row: PrescriptionRow, op: HisOp) -> HisRxOperatio
 def _start(uow: UnitOfWork, row: PrescriptionRow, op: HisOp, request: dict[str, Any], actor: str) -> HisRxOperationRow:
     """Record the operation as pending before it is sent (inside the caller's transaction, row locked)."""
     key = idempotency_key(row.public_id, row.version, op)
+    existing = uow.session.scalar(select(HisRxOperationRow).where(HisRxOperationRow.idempotency_key == key))
+    if existing is not None and existing.status == "succeeded":
+        return existing
     busy = uow.session.scalar(select(HisRxOperationRow.kind).where(
         HisRxOperationRow.prescription_id == row.id, HisRxOperationRow.status == "pending",
         HisRxOperationRow.idempotency_key != key))
     if busy is not None:
         raise Conflict(f"处方 {row.public_id} 的「{HisOp(busy).label}」正在与 HIS 核对，请稍后再试")
     now = uow.clock.now()
-    existing = uow.session.scalar(select(HisRxOperationRow).where(HisRxOperationRow.idempotency_key == key))
     if existing is None:
         existing = HisRxOperationRow(public_id=new_public_id("hop"), prescription_id=row.id, kind=op.value,
                                      idempotency_key=key, status="pending", request=request, attempts=0,
@@ -244,14 +246,15 @@ def _send(his: HisRxPort, op: HisOp, key: str, r: dict[str, Any]) -> HisReceipt:
 
 
 def _call(uow: UnitOfWork, his: HisRxPort, rx_id: str, op: HisOp, actor: str,
-          prepare: Callable[[UnitOfWork, PrescriptionRow], dict[str, Any]]) -> HisRxOperationRow:
-    """Guard and record (``prepare`` raises when the step is not allowed), call the HIS, apply its receipt."""
+          prepare: Callable[[UnitOfWork, PrescriptionRow], dict[str, Any]]) -> str:
+    """Guard and record (``prepare`` raises when the step is not allowed), call the HIS, apply its receipt.
+    Returns the HIS's number for what it did."""
     with uow:
         row = _load(uow, rx_id)
         request = prepare(uow, row)
         op_row = _start(uow, row, op, request, actor)
         if op_row.status == "succeeded":
-            return op_row
+            return str(op_row.his_number)
         key, request = op_row.idempotency_key, dict(op_row.request)
         uow.commit()
     try:
@@ -280,14 +283,14 @@ def _mark(uow: UnitOfWork, key: str, status: str, error: str) -> None:
         uow.commit()
 
 
-def _settle(uow: UnitOfWork, key: str, receipt: HisReceipt) -> HisRxOperationRow:
+def _settle(uow: UnitOfWork, key: str, receipt: HisReceipt) -> str:
     """Record the HIS's receipt and apply it to the prescription, in one transaction, once."""
     with uow:
         op_row = uow.session.scalar(select(HisRxOperationRow).where(
             HisRxOperationRow.idempotency_key == key).with_for_update())
         assert op_row is not None
         if op_row.status == "succeeded":  # settled meanwhile (a retry, or the reconciliation job)
-            return op_row
+            return str(op_row.his_number)
         rx = uow.session.scalar(select(PrescriptionRow).where(
             PrescriptionRow.id == op_row.prescription_id).with_for_update())
         assert rx is not None
@@ -304,7 +307,7 @@ def _settle(uow: UnitOfWork, key: str, receipt: HisReceipt) -> HisRxOperationRow
                      operation=op_row.public_id, his_number=receipt.number, attempts=op_row.attempts)
         uow.session.flush()
         uow.commit()
-    return op_row
+    return receipt.number
 
 
 def _move(uow: UnitOfWork, row: PrescriptionRow, action: RxAction, actor: str, **details: object) -> None:
@@ -389,9 +392,7 @@ def register(uow: UnitOfWork, his: HisRxPort, rx_id: str, actor: str) -> str:
                 raise Conflict(f"处方 {row.public_id} 尚未审核通过，不能登记到 HIS")
         return _order_request(uow, row)
 
-    op_row = _call(uow, his, rx_id, HisOp.REGISTER, actor, prepare)
-    assert op_row.his_number is not None
-    return op_row.his_number
+    return _call(uow, his, rx_id, HisOp.REGISTER, actor, prepare)
 
 
 def _registered_no(uow: UnitOfWork, row: PrescriptionRow) -> str:
@@ -586,8 +587,8 @@ def status(uow: UnitOfWork, principal: Principal, *, mode: str, limit: int = 20)
         last = uow.session.scalar(select(DrugSyncRunRow).order_by(DrugSyncRunRow.id.desc()).limit(1))
         success = uow.session.scalar(select(func.max(DrugSyncRunRow.finished_at)).where(
             DrugSyncRunRow.status == "succeeded"))
-        counts = dict(uow.session.execute(select(HisRxOperationRow.status, func.count()).group_by(
-            HisRxOperationRow.status)).tuples().all())
+        counts = {status: n for status, n in uow.session.execute(select(
+            HisRxOperationRow.status, func.count()).group_by(HisRxOperationRow.status))}
         active = uow.session.scalar(select(func.count()).select_from(DrugRow).where(DrugRow.active.is_(True))) or 0
         pending = uow.session.execute(
             select(HisRxOperationRow, PrescriptionRow.public_id)
