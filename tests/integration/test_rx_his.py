@@ -126,12 +126,17 @@ def test_a_bad_his_dictionary_or_an_unreachable_his_changes_nothing(
     assert rx_his.sync_catalogue(c.uow(), ADMIN, his).added == ("XY004", "XY005")
 
 
-def test_excel_import_is_refused_and_sync_needs_integrated_mode(container: Container, his: FakeHisRx) -> None:
+def test_excel_import_is_refused_sync_needs_integrated_mode_and_jobs_wait(container: Container,
+                                                                          his: FakeHisRx) -> None:
     with pytest.raises(Conflict, match="集成模式"):
         drug_catalogue.import_catalogue(container.uow(), ADMIN, CATALOGUE, source="t.xlsx", integrated=True)
     assert _count(container, DrugRow) == 0
     with pytest.raises(Conflict, match="单机模式"):
         rx_his.sync_catalogue(container.uow(), ADMIN, None)
+    now = container.clock.now()  # the container is in standalone mode: the registered jobs do nothing
+    assert REGISTRY["rx.his_reconcile"].run(container, now, {}).skipped == 1
+    assert REGISTRY["rx.his_sync_catalogue"].run(container, now, {}).skipped == 1
+    assert _count(container, DrugRow) == 0
 
 
 def test_a_drug_withdrawn_by_the_his_cannot_be_prescribed(container: Container, world: Setup,
@@ -277,12 +282,6 @@ def test_reconciliation_settles_unknown_outcomes(container: Container, world: Se
     again = rx_circulation.pay_for_drugs(c.uow(), clinic.patient, c.payments, refund_down, his=his)
     assert again.circulation.status == "paid" and his.carried_out("charge") == 3
     assert _count(c, RxRefundRow, status="succeeded") == 1
-
-
-def test_jobs_are_registered_and_do_nothing_in_standalone_mode(container: Container, setup: Setup) -> None:  # noqa: F811
-    now = container.clock.now()
-    assert REGISTRY["rx.his_reconcile"].run(container, now, {}).skipped == 1
-    assert REGISTRY["rx.his_sync_catalogue"].run(container, now, {}).skipped == 1
 
 
 def test_the_sync_job_and_the_http_api_in_integrated_mode(container: Container, world: Setup,
