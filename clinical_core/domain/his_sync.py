@@ -20,7 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from clinical_core.domain.drug_catalogue import CATEGORIES, CONTROL_CLASSES, MAX_PRICE_FEN, CatalogueRejected
+from clinical_core.domain.drug_catalogue import (
+    CATEGORIES,
+    CONTROL_CLASSES,
+    MAX_PRICE_FEN,
+    CatalogueRejected,
+)
 
 PRESCRIPTION_MODES = ("standalone", "integrated")
 FIELDS = ("generic_name", "trade_name", "specification", "dosage_form", "unit", "price_fen", "category",

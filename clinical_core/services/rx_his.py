@@ -37,7 +37,13 @@ from sqlalchemy.exc import IntegrityError
 
 from clinical_core.domain.access import Principal, ensure_role
 from clinical_core.domain.drug_catalogue import CatalogueRejected
-from clinical_core.domain.errors import Conflict, DomainError, ExternalServiceError, IllegalTransition, ServiceUnavailable
+from clinical_core.domain.errors import (
+    Conflict,
+    DomainError,
+    ExternalServiceError,
+    IllegalTransition,
+    ServiceUnavailable,
+)
 from clinical_core.domain.his_sync import (
     CatalogueDiff,
     Change,
@@ -52,9 +58,20 @@ from clinical_core.domain.prescription import RxAction, RxStatus, rx_transition
 from clinical_core.domain.staff import Role
 from clinical_core.persistence.his_rx import DrugSyncRunRow, HisRxOperationRow
 from clinical_core.persistence.models import DrugRow, PatientRow, StaffRow
-from clinical_core.persistence.prescription import PrescriptionItemRow, PrescriptionRow, RxPaymentRow, RxRefundRow
+from clinical_core.persistence.prescription import (
+    PrescriptionItemRow,
+    PrescriptionRow,
+    RxPaymentRow,
+    RxRefundRow,
+)
 from clinical_core.persistence.uow import UnitOfWork
-from clinical_core.ports.his import HisReceipt, HisRefused, HisRxLine, HisRxOrder, HisRxPort
+from clinical_core.ports.his import (
+    HisReceipt,
+    HisRefused,
+    HisRxLine,
+    HisRxOrder,
+    HisRxPort,
+)
 from clinical_core.services import audit
 
 SYNC_JOB_ACTOR = "job:rx.his_sync_catalogue"
@@ -498,13 +515,12 @@ def reconcile(uow: UnitOfWork, now: datetime, *, his: HisRxPort | None, grace_se
             counts[outcome] += 1
     registered = 0
     with uow:
+        started = select(HisRxOperationRow.id).where(HisRxOperationRow.prescription_id == PrescriptionRow.id,
+                                                     HisRxOperationRow.kind == HisOp.REGISTER.value)
         waiting = list(uow.session.scalars(select(PrescriptionRow.public_id).where(
-            PrescriptionRow.status == RxStatus.APPROVED.value).order_by(PrescriptionRow.id).limit(limit)))
+            PrescriptionRow.status == RxStatus.APPROVED.value, ~started.exists())
+            .order_by(PrescriptionRow.id).limit(limit)))  # registered, refused or being settled: not again
     for rx_id in waiting:
-        with uow:
-            row = uow.session.scalar(select(PrescriptionRow).where(PrescriptionRow.public_id == rx_id))
-            if row is None or operation(uow, row, HisOp.REGISTER) is not None:
-                continue  # registered, refused, or being settled above
         try:
             register(uow, his, rx_id, RECONCILE_ACTOR)
             registered += 1

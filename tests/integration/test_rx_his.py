@@ -15,13 +15,26 @@ from sqlalchemy import func, select
 from clinical_core.adapters.his_fake import FakeHis
 from clinical_core.adapters.his_rx_fake import FakeHisRx
 from clinical_core.domain.access import Principal
-from clinical_core.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound, RuleViolation, ServiceUnavailable
+from clinical_core.domain.errors import (
+    Conflict,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    ServiceUnavailable,
+)
 from clinical_core.domain.time import FixedClock
 from clinical_core.persistence.his_rx import DrugSyncRunRow, HisRxOperationRow
 from clinical_core.persistence.models import AuditRow, DrugRow
 from clinical_core.persistence.prescription import RxPaymentRow, RxRefundRow
 from clinical_core.ports.his import HisDrug, HisRefused
-from clinical_core.services import accounts, drug_catalogue, prescriptions, rx_circulation, rx_his
+from clinical_core.services import (
+    accounts,
+    drug_catalogue,
+    prescriptions,
+    rx_circulation,
+    rx_his,
+)
 from jobs.registry import REGISTRY
 from opsctl.http.app import create_app
 from opsctl.wiring import Container

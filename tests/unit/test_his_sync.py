@@ -10,7 +10,14 @@ import pytest
 
 from clinical_core.domain.drug_catalogue import CatalogueRejected
 from clinical_core.domain.errors import ConfigurationError
-from clinical_core.domain.his_sync import Change, DrugEntry, HisOp, check_his_catalogue, diff_catalogue, idempotency_key
+from clinical_core.domain.his_sync import (
+    Change,
+    DrugEntry,
+    HisOp,
+    check_his_catalogue,
+    diff_catalogue,
+    idempotency_key,
+)
 from opsctl.config import Settings, load_settings
 
 AMLO = DrugEntry("XY001", "苯磺酸氨氯地平片", None, "5mg*28片", "片剂", "盒", 2750, "western", "none", True, True)

@@ -9,7 +9,15 @@ import typer
 from clinical_core.domain.drug_catalogue import CatalogueRejected
 from clinical_core.domain.his_sync import FIELD_LABELS
 from clinical_core.services import rx_his
-from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, emit_json, render, render_object
+from opsctl.cli.output import (
+    Format,
+    FormatOpt,
+    JsonOpt,
+    choose,
+    emit_json,
+    render,
+    render_object,
+)
 from opsctl.cli.state import container, operator
 
 app = typer.Typer(help="集成模式（HIS）：药品目录同步、待核对的 HIS 操作。\n\n示例：opsctl rx his status --json",
