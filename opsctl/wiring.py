@@ -230,6 +230,8 @@ class Container:
     def close(self) -> None:
         if "sandbox" in self.__dict__:
             self.sandbox.stop()
+        if "his_rx" in self.__dict__:
+            self.his_rx.engine.dispose()
         if "engine" in self.__dict__:
             self.engine.dispose()
 
