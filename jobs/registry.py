@@ -46,6 +46,9 @@ class JobResources(Protocol):
     def his_schedule(self) -> Any: ...
 
     @property
+    def his_rx_port(self) -> Any: ...
+
+    @property
     def video_reminders(self) -> Any: ...
 
     @property
@@ -256,6 +259,17 @@ def _withdraw_live_announcements(resources: JobResources, now: datetime, options
     return withdraw_stale(resources.uow(), now, **{"pushes": resources.live_pushes, **options})
 
 
+def _with_his_rx(path: str) -> JobCallable:
+    """A prescription job of the integrated (HIS) mode: ``fn(uow, now, his=..., **options)``; the HIS
+    port is ``None`` in standalone mode, where the job does nothing."""
+
+    def call(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
+        return _resolve(path)(resources.uow(), now, **{"his": resources.his_rx_port, **options})
+
+    call.__qualname__ = path
+    return call
+
+
 def _archive(function: str) -> JobCallable:
     def call(resources: JobResources, now: datetime, options: Mapping[str, Any]) -> Any:
         from reports.services import archive
@@ -275,6 +289,12 @@ _SPECS: tuple[JobSpec, ...] = (
             every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
     JobSpec("rx.settle_refunds", "向支付渠道发送待处理的药费退款",
             _settle_rx_refunds, every(minutes=5), grace=timedelta(minutes=30), coalesce=True),
+    JobSpec("rx.his_reconcile", "集成模式：与 HIS 核对结果未知的处方操作（登记、作废、收费、退费、发药），登记已审核的处方",
+            _with_his_rx("clinical_core.services.rx_his:reconcile"), every(minutes=2),
+            grace=timedelta(minutes=10), coalesce=True),
+    JobSpec("rx.his_sync_catalogue", "集成模式：从 HIS 同步药品目录（新增、变更、停用，全部成功才生效）",
+            _with_his_rx("clinical_core.services.rx_his:sync_catalogue_job"), cron("30 5 * * *"),
+            grace=timedelta(hours=6), coalesce=True),
     JobSpec("wechat.process_inbox", "处理公众号回调事件队列（关注、扫码、群发结果）",
             _process_wechat_inbox, every(minutes=1), grace=timedelta(minutes=5), coalesce=True),
     JobSpec("followup.start_from_events", "按随访计划模板为新发药、已结束咨询的患者开启随访",

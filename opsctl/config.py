@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 
 from clinical_core.domain.errors import ConfigurationError
+from clinical_core.domain.his_sync import PRESCRIPTION_MODES
 
 CONFIG_ENV = "OPSCTL_CONFIG"
 DEFAULT_CONFIG_FILE = "opsctl.toml"
@@ -94,12 +95,23 @@ class Settings(BaseSettings):
     followup: FollowupSettings = FollowupSettings()
     reports: ReportSettings = ReportSettings()
     push: PushSettings = PushSettings()
+    # 处方模式 (RX-5): standalone (单机: Excel catalogue, local billing and dispensing) or integrated
+    # (集成: catalogue, diagnoses, create/void, pay/refund and dispense through the HIS)
+    prescription_mode: str = "standalone"
 
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str | None) -> str | None:
         if value and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("仅支持 sqlite:/// 或 postgresql+psycopg:// 开头的地址")
+        return value
+
+    @field_validator("prescription_mode")
+    @classmethod
+    def _known_prescription_mode(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in PRESCRIPTION_MODES:
+            raise ValueError("应为 standalone（单机模式）或 integrated（集成 HIS 模式）")
         return value
 
     @property
@@ -170,6 +182,8 @@ def load_settings(explicit: Path | None = None, **overrides: Any) -> Settings:
         key = ".".join(str(p) for p in first["loc"])
         where = f"（{path}）" if path else ""
         reason = _REASONS.get(first["type"], first["msg"])
+        if first["type"] == "value_error":  # our own validators' Chinese message, without pydantic's prefix
+            reason = str(first.get("ctx", {}).get("error", reason))
         raise ConfigurationError(
             f"配置项 {key} 无效{where}：{reason}",
             hint=f"检查 opsctl.toml 或环境变量 OPSCTL_{key.upper().replace('.', '__')}",

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinical_core.adapters.attachments import FileAttachmentStore
 from clinical_core.adapters.geocoder_sandbox import SandboxGeocoder
 from clinical_core.adapters.his_fake import FakeHis
+from clinical_core.adapters.his_rx_fake import FakeHisRx
 from clinical_core.adapters.his_schedule_fake import FakeHisSchedule
 from clinical_core.adapters.internal_ca import InternalCa
 from clinical_core.adapters.payment_sandbox import SandboxPaymentGateway
@@ -90,6 +91,17 @@ class Container:
     @cached_property
     def his(self) -> FakeHis:
         return FakeHis(self.engine)
+
+    @cached_property
+    def his_rx(self) -> FakeHisRx:
+        """The HIS's pharmacy and billing (集成模式, RX-5). The fake keeps the HIS's state in its own file
+        under the data directory, shared by every process (a real HIS client replaces it when configured)."""
+        return FakeHisRx(self.clock, path=self.settings.data_dir / "his_sandbox" / "his.db")
+
+    @property
+    def his_rx_port(self) -> FakeHisRx | None:
+        """What the prescription services get: the HIS in integrated mode, ``None`` in standalone mode."""
+        return self.his_rx if self.settings.prescription_mode == "integrated" else None
 
     @cached_property
     def his_schedule(self) -> FakeHisSchedule:
@@ -235,6 +247,8 @@ class Container:
     def close(self) -> None:
         if "sandbox" in self.__dict__:
             self.sandbox.stop()
+        if "his_rx" in self.__dict__:
+            self.his_rx.engine.dispose()
         if "engine" in self.__dict__:
             self.engine.dispose()
 

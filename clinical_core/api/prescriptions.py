@@ -16,7 +16,7 @@ from clinical_core.api.consultations import PaymentsDep
 from clinical_core.api.security import PrincipalDep, UowDep
 from clinical_core.domain.prescription import RejectReason, RxStatus
 from clinical_core.domain.prescription_rules import RULES
-from clinical_core.ports.his import HisPort
+from clinical_core.ports.his import HisPort, HisRxPort
 from clinical_core.ports.signer import Signer
 from clinical_core.services import prescriptions as service
 from clinical_core.services import rx_circulation as circulation
@@ -34,8 +34,14 @@ def _signer(request: Request) -> Any:
     return request.app.state.signer
 
 
+def _his_rx(request: Request) -> Any:
+    """The HIS in integrated mode (RX-5), ``None`` in standalone mode: the same endpoints either way."""
+    return request.app.state.container.his_rx_port
+
+
 HisDep = Annotated[HisPort, Depends(_his)]
 SignerDep = Annotated[Signer, Depends(_signer)]
+HisRxDep = Annotated[HisRxPort | None, Depends(_his_rx)]
 View = service.PrescriptionView
 
 
@@ -86,14 +92,15 @@ def rules(principal: PrincipalDep) -> list[RuleOut]:
 
 
 @router.post("/prescriptions", response_model=View, status_code=201, summary="开具处方（医生，复诊咨询内）")
-def issue(body: PrescriptionIn, principal: PrincipalDep, uow: UowDep, his: HisDep, signer: SignerDep) -> View:
-    return service.issue_prescription(uow, principal, his, signer, body.command())
+def issue(body: PrescriptionIn, principal: PrincipalDep, uow: UowDep, his: HisDep, signer: SignerDep,
+          his_rx: HisRxDep) -> View:
+    return service.issue_prescription(uow, principal, his, signer, body.command(), his_rx=his_rx)
 
 
 @router.put("/prescriptions/{rx_id}", response_model=View, summary="修改被驳回的处方并重新提交审核")
 def revise(rx_id: str, body: PrescriptionIn, principal: PrincipalDep, uow: UowDep, his: HisDep,
-           signer: SignerDep) -> View:
-    return service.revise_prescription(uow, principal, his, signer, rx_id, body.command())
+           signer: SignerDep, his_rx: HisRxDep) -> View:
+    return service.revise_prescription(uow, principal, his, signer, rx_id, body.command(), his_rx=his_rx)
 
 
 @router.get("/prescriptions", response_model=list[View], summary="处方列表（药师、管理员）")
@@ -135,8 +142,8 @@ def review(rx_id: str, body: ReviewIn, principal: PrincipalDep, uow: UowDep, sig
 
 
 @router.post("/prescriptions/{rx_id}/void", response_model=View, summary="作废处方（开方医生、管理员）")
-def void(rx_id: str, body: VoidIn, principal: PrincipalDep, uow: UowDep) -> View:
-    return service.void_prescription(uow, principal, rx_id, body.reason)
+def void(rx_id: str, body: VoidIn, principal: PrincipalDep, uow: UowDep, his_rx: HisRxDep) -> View:
+    return service.void_prescription(uow, principal, rx_id, body.reason, his_rx=his_rx)
 
 
 # --- circulation (流转), after approval only ---
@@ -164,8 +171,9 @@ def stores(principal: PrincipalDep, uow: UowDep) -> list[circulation.StoreView]:
 
 @router.post("/prescriptions/{rx_id}/payment", response_model=circulation.DrugOrder,
              summary="购药支付（患者本人；仅审核通过的处方，R20）")
-def pay(rx_id: str, principal: PrincipalDep, uow: UowDep, payments: PaymentsDep) -> circulation.DrugOrder:
-    return circulation.pay_for_drugs(uow, principal, payments, rx_id)
+def pay(rx_id: str, principal: PrincipalDep, uow: UowDep, payments: PaymentsDep,
+        his_rx: HisRxDep) -> circulation.DrugOrder:
+    return circulation.pay_for_drugs(uow, principal, payments, rx_id, his=his_rx)
 
 
 @router.post("/payments/wechat/rx-notify", summary="药费支付结果通知（支付平台回调，签名校验）")
@@ -187,14 +195,15 @@ def track(rx_id: str, principal: PrincipalDep, uow: UowDep) -> Circulation:
 
 
 @router.post("/prescriptions/{rx_id}/refund", response_model=Circulation, summary="退款（调配前；患者本人、管理员）")
-def refund(rx_id: str, body: RefundIn, principal: PrincipalDep, uow: UowDep, payments: PaymentsDep) -> Circulation:
-    return circulation.refund_drugs(uow, principal, payments, rx_id, body.reason)
+def refund(rx_id: str, body: RefundIn, principal: PrincipalDep, uow: UowDep, payments: PaymentsDep,
+           his_rx: HisRxDep) -> Circulation:
+    return circulation.refund_drugs(uow, principal, payments, rx_id, body.reason, his=his_rx)
 
 
 @router.post("/prescriptions/{rx_id}/dispense", response_model=Circulation,
              summary="调配（药房药师、管理员；再次验证医生与药师签名 R41，已用处方不可再用 R54）")
-def dispense(rx_id: str, principal: PrincipalDep, uow: UowDep, signer: SignerDep) -> Circulation:
-    return circulation.dispense(uow, principal, signer, rx_id)
+def dispense(rx_id: str, principal: PrincipalDep, uow: UowDep, signer: SignerDep, his_rx: HisRxDep) -> Circulation:
+    return circulation.dispense(uow, principal, signer, rx_id, his=his_rx)
 
 
 @router.post("/prescriptions/{rx_id}/ship", response_model=Circulation, summary="发货（药房药师、管理员）")
@@ -236,5 +245,6 @@ def renewal_detail(renewal_id: str, principal: PrincipalDep, uow: UowDep) -> Ren
 @router.post("/renewals/{renewal_id}/decision", response_model=Renewal,
              summary="续方（新处方，重新签名、全部规则与审方）或拒绝并说明原因（原开方医生）")
 def decide_renewal(renewal_id: str, body: RenewalDecisionIn, principal: PrincipalDep, uow: UowDep, his: HisDep,
-                   signer: SignerDep) -> Renewal:
-    return renewals.decide_renewal(uow, principal, his, signer, renewal_id, approve=body.approve, reason=body.reason)
+                   signer: SignerDep, his_rx: HisRxDep) -> Renewal:
+    return renewals.decide_renewal(uow, principal, his, signer, renewal_id, approve=body.approve, reason=body.reason,
+                                   his_rx=his_rx)

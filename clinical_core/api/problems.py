@@ -22,6 +22,7 @@ STATUS: dict[type[e.DomainError], int] = {
     e.Forbidden: 403,
     e.ConfigurationError: 500,
     e.ExternalServiceError: 502,
+    e.ServiceUnavailable: 503,
 }
 
 

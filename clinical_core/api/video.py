@@ -284,9 +284,10 @@ def records(visit_id: str, principal: PrincipalDep, uow: UowDep) -> list[video_r
 @router.post(V + "/prescriptions", response_model=prescriptions.PrescriptionView, status_code=201,
              summary="开具处方（诊断限于复诊依据）")
 def prescribe(visit_id: str, body: PrescriptionIn, principal: PrincipalDep, uow: UowDep, his: HisDep,
-              signer: SignerDep) -> prescriptions.PrescriptionView:
+              signer: SignerDep, request: Request) -> prescriptions.PrescriptionView:
     cmd = prescriptions.NewPrescription(
         "", tuple(body.diagnosis_codes), tuple(prescriptions.NewItem(**i.model_dump()) for i in body.items),
         valid_days=body.valid_days, long_term_reason=body.long_term_reason, guardian_present=body.guardian_present)
-    return video_records.prescribe(uow, principal, his, signer, visit_id, cmd)
+    return video_records.prescribe(uow, principal, his, signer, visit_id, cmd,
+                                   his_rx=request.app.state.container.his_rx_port)  # 集成模式 (RX-5)
 

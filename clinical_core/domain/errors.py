@@ -79,3 +79,10 @@ class ExternalServiceError(DomainError):
     """An outside system (HIS, WeChat, payment) failed or refused."""
 
     title = "外部服务错误"
+
+
+class ServiceUnavailable(ExternalServiceError):
+    """An outside system did not answer (timeout, connection) or is down: try again later. When the
+    request may have reached it, the outcome is settled by a reconciliation job, never guessed."""
+
+    title = "外部服务暂不可用"

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from clinical_core.domain.access import Principal, ensure_role
 from clinical_core.domain.drug_catalogue import parse_rows
+from clinical_core.domain.errors import Conflict
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.staff import Role
 from clinical_core.persistence.models import DrugRow
@@ -24,9 +25,13 @@ class ImportResult:
 
 
 def import_catalogue(uow: UnitOfWork, principal: Principal, rows: list[tuple[int, dict[str, Any]]],
-                     *, source: str) -> ImportResult:
-    """Validate every row first (``CatalogueRejected`` lists all errors); then write all in one transaction."""
+                     *, source: str, integrated: bool = False) -> ImportResult:
+    """Validate every row first (``CatalogueRejected`` lists all errors); then write all in one transaction.
+    In integrated mode (RX-5) the HIS owns the catalogue: an Excel import is refused."""
     ensure_role(principal, {Role.ADMIN, Role.PHARMACIST})
+    if integrated:
+        raise Conflict("集成模式下药品目录由 HIS 同步，不能从 Excel 导入",
+                       hint="运行 opsctl rx his sync-catalogue")
     records = parse_rows(rows)
     created = updated = 0
     with uow:

@@ -37,7 +37,7 @@ from clinical_core.persistence.models import DrugRow, PatientRow, StaffRow
 from clinical_core.persistence.prescription import PrescriptionItemRow, PrescriptionReviewRow, PrescriptionRow
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.persistence.video import VideoVisitRow
-from clinical_core.ports.his import HisPort
+from clinical_core.ports.his import HisPort, HisRxPort
 from clinical_core.ports.signer import Signer
 from clinical_core.services import audit
 from clinical_core.services.signatures import canonical_of, doctor_signature_in_tx, sign_in_tx
@@ -167,7 +167,7 @@ def video_encounter(visit: VideoVisitRow) -> Encounter:
 
 
 def _apply(uow: UnitOfWork, his: HisPort, doctor: StaffRow, encounter: Encounter | ConsultationRow,
-           cmd: NewPrescription, row: PrescriptionRow | None) -> PrescriptionRow:
+           cmd: NewPrescription, row: PrescriptionRow | None, his_rx: HisRxPort | None = None) -> PrescriptionRow:
     """Run every rule on the draft and write it (new, or replacing a rejected version)."""
     if not cmd.items:
         raise InvalidInput("处方至少需要一种药品", field="items")
@@ -192,6 +192,11 @@ def _apply(uow: UnitOfWork, his: HisPort, doctor: StaffRow, encounter: Encounter
     else:
         visits = his.visits(patient.public_id, limit=200)
         offline = {dx.code: dx.name for v in visits for dx in v.diagnoses}
+    if his_rx is not None:  # 集成模式 (RX-5): the diagnoses must be in the HIS's library, by its standard names
+        from clinical_core.services.rx_his import check_diagnoses
+
+        library = check_diagnoses(his_rx, tuple(cmd.diagnosis_codes))
+        offline = {code: library.get(code, name) for code, name in offline.items()}
     today = local_date(uow.clock.now())
     draft = RxDraft(
         lines=tuple(RxLine(c, drugs[c].generic_name, drugs[c].category, drugs[c].control_class, i.quantity,
@@ -257,7 +262,7 @@ def _video_visit_encounter(uow: UnitOfWork, doctor: StaffRow, visit_id: str) -> 
 
 
 def issue_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, signer: Signer,
-                       cmd: NewPrescription) -> PrescriptionView:
+                       cmd: NewPrescription, *, his_rx: HisRxPort | None = None) -> PrescriptionView:
     """开具处方 → signed by the doctor (R03) → 待审核."""
     ensure_role(principal, {Role.DOCTOR})
     with uow:
@@ -266,7 +271,7 @@ def issue_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, sign
             encounter: Encounter | ConsultationRow = _video_visit_encounter(uow, doctor, cmd.video_visit_id)
         else:
             encounter = _encounter(uow, doctor, cmd.consultation_id)
-        row = _apply(uow, his, doctor, encounter, cmd, None)
+        row = _apply(uow, his, doctor, encounter, cmd, None, his_rx)
         sign_in_tx(uow, signer, row, doctor, "doctor", canonical_of(uow, row))
         audit.record(uow, principal.actor, "prescription.issue", "prescription", row.public_id,
                      consultation=cmd.consultation_id or None, video_visit=cmd.video_visit_id, items=len(cmd.items),
@@ -277,11 +282,11 @@ def issue_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, sign
 
 
 def issue_renewal_in_tx(uow: UnitOfWork, his: HisPort, signer: Signer, doctor: StaffRow, source: PrescriptionRow,
-                        cmd: NewPrescription, actor: str) -> PrescriptionRow:
+                        cmd: NewPrescription, actor: str, his_rx: HisRxPort | None = None) -> PrescriptionRow:
     """快速续方: a new prescription on the encounter of the earlier one (the renewal request is the
     follow-up contact), through every rule (R02 against the HIS again, R24–R26, R04, R07/R14), newly
     signed by the doctor, and pending the pharmacist's review like any other (R32)."""
-    row = _apply(uow, his, doctor, encounter_of(uow, source), cmd, None)
+    row = _apply(uow, his, doctor, encounter_of(uow, source), cmd, None, his_rx)
     row.renewal_of_id = source.id
     sign_in_tx(uow, signer, row, doctor, "doctor", canonical_of(uow, row))
     audit.record(uow, actor, "prescription.issue", "prescription", row.public_id, renewal_of=source.public_id,
@@ -290,7 +295,7 @@ def issue_renewal_in_tx(uow: UnitOfWork, his: HisPort, signer: Signer, doctor: S
 
 
 def revise_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, signer: Signer, rx_id: str,
-                        cmd: NewPrescription) -> PrescriptionView:
+                        cmd: NewPrescription, *, his_rx: HisRxPort | None = None) -> PrescriptionView:
     """R35: the prescriber revises (and re-signs) a rejected prescription; it goes back to review."""
     ensure_role(principal, {Role.DOCTOR})
     with uow:
@@ -305,7 +310,7 @@ def revise_prescription(uow: UnitOfWork, principal: Principal, his: HisPort, sig
             assert consultation is not None
             if consultation.public_id != cmd.consultation_id:
                 raise InvalidInput("修改处方不能更换咨询", field="consultation_id")
-        _apply(uow, his, doctor, encounter, cmd, row)
+        _apply(uow, his, doctor, encounter, cmd, row, his_rx)
         sign_in_tx(uow, signer, row, doctor, "doctor", canonical_of(uow, row))
         _move(uow, row, RxAction.REVISE, principal.actor)
         view = _view(uow, row)
@@ -354,15 +359,28 @@ def review_prescription(
     return view
 
 
-def void_prescription(uow: UnitOfWork, principal: Principal, rx_id: str, reason: str) -> PrescriptionView:
-    """作废: the prescriber or an administrator."""
+def void_prescription(uow: UnitOfWork, principal: Principal, rx_id: str, reason: str, *,
+                      his_rx: HisRxPort | None = None) -> PrescriptionView:
+    """作废: the prescriber or an administrator. Integrated mode (``his_rx``): a prescription the HIS
+    holds is voided there first; one it never registered is voided locally."""
     ensure_role(principal, {Role.DOCTOR, Role.ADMIN})
     if not reason.strip() or len(reason) > 200:
         raise InvalidInput("作废须填写原因（最多 200 字）", field="reason")
-    with uow:
-        row = _load(uow, rx_id)
+
+    def guard(uow: UnitOfWork, row: PrescriptionRow) -> None:
         if principal.role is Role.DOCTOR and row.doctor_id != _me(uow, principal).id:
             raise Forbidden("只有开方医生可以作废处方")
+        rx_transition(row.public_id, RxStatus(row.status), RxAction.VOID)
+
+    if his_rx is not None:
+        from clinical_core.services import rx_his
+
+        if rx_his.void(uow, his_rx, rx_id, principal.actor, reason.strip(), guard):
+            with uow:
+                return _view(uow, _load(uow, rx_id))
+    with uow:
+        row = _load(uow, rx_id)
+        guard(uow, row)
         _move(uow, row, RxAction.VOID, principal.actor)
         row.voided_at, row.void_reason = uow.clock.now(), reason.strip()
         view = _view(uow, row)

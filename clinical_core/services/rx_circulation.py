@@ -51,6 +51,7 @@ from clinical_core.persistence.prescription import (
     RxRefundRow,
 )
 from clinical_core.persistence.uow import UnitOfWork
+from clinical_core.ports.his import HisRxPort
 from clinical_core.ports.payment import PaymentGateway
 from clinical_core.ports.signer import Signer
 from clinical_core.services import audit
@@ -202,10 +203,14 @@ def _view(uow: UnitOfWork, row: PrescriptionRow) -> CirculationView:
 # --- patient: pay, choose a store, track, confirm delivery ---
 
 
-def pay_for_drugs(uow: UnitOfWork, principal: Principal, gateway: PaymentGateway, rx_id: str) -> DrugOrder:
+def pay_for_drugs(uow: UnitOfWork, principal: Principal, gateway: PaymentGateway, rx_id: str, *,
+                  his: HisRxPort | None = None) -> DrugOrder:
     """购药下单: only an approved prescription (R20), within its validity (R25). A repeated
-    request returns the same pending order (the provider's order number is idempotent)."""
+    request returns the same pending order (the provider's order number is idempotent).
+    Integrated mode (``his``): the HIS registers and charges it; the order comes back paid."""
     ensure_role(principal, {Role.PATIENT})
+    if his is not None:  # 集成模式: the HIS's billing charges it (RX-5)
+        return _pay_through_his(uow, principal, his, rx_id)
     with uow:
         row = _load(uow, rx_id)
         _ensure_owner(uow, principal, row)
@@ -230,6 +235,27 @@ def pay_for_drugs(uow: UnitOfWork, principal: Principal, gateway: PaymentGateway
         order = DrugOrder(_view(uow, row), payment.out_trade_no, prepay.client_params)
         uow.commit()
     return order
+
+
+def _pay_through_his(uow: UnitOfWork, principal: Principal, his: HisRxPort, rx_id: str) -> DrugOrder:
+    from clinical_core.services import rx_his
+
+    def guard(uow: UnitOfWork, row: PrescriptionRow) -> int:
+        _ensure_owner(uow, principal, row)
+        ensure_may_order_drugs(row.public_id, RxStatus(row.status))  # R20, and only an approved one
+        _ensure_valid_today(row, uow.clock.now())  # R25
+        return _amount(uow, row)
+
+    with uow:
+        row = _load(uow, rx_id)
+        guard(uow, row)  # before anything reaches the HIS
+    rx_his.charge(uow, his, rx_id, principal.actor, guard)
+    with uow:
+        row = _load(uow, rx_id)
+        payment = uow.session.scalar(select(RxPaymentRow).where(
+            RxPaymentRow.prescription_id == row.id, RxPaymentRow.status == "succeeded"))
+        assert payment is not None
+        return DrugOrder(_view(uow, row), payment.out_trade_no, {})
 
 
 def handle_paid_notification(uow: UnitOfWork, gateway: PaymentGateway, headers: dict[str, str],
@@ -318,10 +344,26 @@ def confirm_delivery(uow: UnitOfWork, principal: Principal, rx_id: str) -> Circu
 # --- store: dispense, ship ---
 
 
-def dispense(uow: UnitOfWork, principal: Principal, signer: Signer, rx_id: str) -> CirculationView:
+def dispense(uow: UnitOfWork, principal: Principal, signer: Signer, rx_id: str, *,
+             his: HisRxPort | None = None) -> CirculationView:
     """调配: paid, a store chosen, never used before (R54); both signatures verified again (R41).
-    Dispensing marks the prescription used."""
+    Dispensing marks the prescription used. Integrated mode (``his``): the HIS dispenses it."""
     ensure_role(principal, STORE_STAFF)
+    if his is not None:  # 集成模式: the hospital pharmacy dispenses through the HIS (RX-5)
+        from clinical_core.services import rx_his
+
+        def guard(uow: UnitOfWork, row: PrescriptionRow) -> tuple[str, int | None]:
+            ensure_unused(row.public_id, RxStatus(row.status))  # R54
+            if row.store_id is None:
+                raise InvalidInput("患者尚未选择药房", field="store_code")
+            countersignature_in_tx(uow, signer, row)  # R41, as in standalone mode
+            store = uow.session.get(DispensingStoreRow, row.store_id)
+            staff = _staff(uow, principal)
+            return store.code, staff.id if staff else None  # type: ignore[union-attr]
+
+        rx_his.dispense(uow, his, rx_id, principal.actor, guard)
+        with uow:
+            return _view(uow, _load(uow, rx_id))
     with uow:
         row = _load(uow, rx_id)
         ensure_unused(row.public_id, RxStatus(row.status))
@@ -367,11 +409,23 @@ def _request_refund(uow: UnitOfWork, row: PrescriptionRow, payment: RxPaymentRow
 
 
 def refund_drugs(uow: UnitOfWork, principal: Principal, gateway: PaymentGateway, rx_id: str,
-                 reason: str) -> CirculationView:
+                 reason: str, *, his: HisRxPort | None = None) -> CirculationView:
     """退款: after payment, before dispensing (a dispensed prescription is used: R54)."""
     ensure_role(principal, {Role.PATIENT, Role.ADMIN})
     if not reason.strip() or len(reason) > 40:
         raise InvalidInput("退款须填写原因（最多 40 字）", field="reason")
+    if his is not None:  # 集成模式: the HIS refunds its charge (RX-5)
+        from clinical_core.services import rx_his
+
+        def guard(uow: UnitOfWork, row: PrescriptionRow) -> None:
+            _ensure_owner(uow, principal, row)
+            if RxStatus(row.status) in (RxStatus.DISPENSED, RxStatus.SHIPPED, RxStatus.DELIVERED):
+                raise RuleViolation("R54", "处方已调配使用，不能退款")
+            rx_transition(row.public_id, RxStatus(row.status), RxAction.REFUND)
+
+        rx_his.refund(uow, his, rx_id, principal.actor, reason.strip(), guard)
+        with uow:
+            return _view(uow, _load(uow, rx_id))
     with uow:
         row = _load(uow, rx_id)
         _ensure_owner(uow, principal, row)

@@ -31,7 +31,7 @@ from clinical_core.persistence.prescription import (
     RxRenewalRow,
 )
 from clinical_core.persistence.uow import UnitOfWork
-from clinical_core.ports.his import HisPort
+from clinical_core.ports.his import HisPort, HisRxPort
 from clinical_core.ports.signer import Signer
 from clinical_core.services import audit
 from clinical_core.services.prescriptions import (
@@ -141,7 +141,7 @@ def get_renewal(uow: UnitOfWork, principal: Principal, renewal_id: str) -> Renew
 
 
 def decide_renewal(uow: UnitOfWork, principal: Principal, his: HisPort, signer: Signer, renewal_id: str, *,
-                   approve: bool, reason: str | None = None) -> RenewalView:
+                   approve: bool, reason: str | None = None, his_rx: HisRxPort | None = None) -> RenewalView:
     """续方 (a new prescription, every rule, newly signed, pending review) or 拒绝 with a reason."""
     ensure_role(principal, {Role.DOCTOR})
     decline = None if approve else check_decline_reason(reason or "")
@@ -162,7 +162,7 @@ def decide_renewal(uow: UnitOfWork, principal: Principal, his: HisPort, signer: 
                             for i in _items(uow, source.id)),
                 valid_days=source.valid_days, long_term_reason=source.long_term_reason,
                 guardian_present=source.guardian_present)
-            new = issue_renewal_in_tx(uow, his, signer, doctor, source, cmd, principal.actor)
+            new = issue_renewal_in_tx(uow, his, signer, doctor, source, cmd, principal.actor, his_rx)
             row.new_prescription_id = new.id
         row.status, row.decline_reason, row.decided_at = target.value, decline, uow.clock.now()
         audit.record(uow, principal.actor, f"rx_renewal.{'approve' if approve else 'decline'}", "rx_renewal",

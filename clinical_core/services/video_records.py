@@ -19,7 +19,7 @@ from clinical_core.persistence.models import StaffRow
 from clinical_core.persistence.uow import UnitOfWork
 from clinical_core.persistence.video import VideoDocumentRow, VideoRecordRow
 from clinical_core.ports.attachments import AttachmentStore
-from clinical_core.ports.his import HisPort
+from clinical_core.ports.his import HisPort, HisRxPort
 from clinical_core.ports.signer import Signer
 from clinical_core.services import audit, prescriptions
 from clinical_core.services.video_visits import ensure_access, load, own_doctor
@@ -117,8 +117,8 @@ def read_document(uow: UnitOfWork, principal: Principal, store: AttachmentStore,
 
 
 def prescribe(uow: UnitOfWork, principal: Principal, his: HisPort, signer: Signer, visit_id: str,
-              cmd: prescriptions.NewPrescription) -> prescriptions.PrescriptionView:
+              cmd: prescriptions.NewPrescription, *, his_rx: HisRxPort | None = None) -> prescriptions.PrescriptionView:
     """开具处方 from a video visit: every rule of clinical core I; diagnoses limited to the visit's
     snapshotted follow-up diagnoses; signed by the doctor; pending the pharmacist's review (R32)."""
     return prescriptions.issue_prescription(uow, principal, his, signer,
-                                            replace(cmd, consultation_id="", video_visit_id=visit_id))
+                                            replace(cmd, consultation_id="", video_visit_id=visit_id), his_rx=his_rx)

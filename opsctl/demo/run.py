@@ -22,6 +22,7 @@ from clinical_core.services import accounts, patients
 from opsctl.demo.consultations import step_consultations
 from opsctl.demo.content import step_content_calendar, step_lecture_engagement, step_lectures, step_short_video
 from opsctl.demo.followup import step_followup
+from opsctl.demo.his_mode import step_his_integration
 from opsctl.demo.knowledge import step_knowledge_base
 from opsctl.demo.live_streams import step_live_announcements
 from opsctl.demo.nursing import step_nursing
@@ -113,7 +114,7 @@ STEPS: list[Step] = [step_seed, step_registrations_and_lookups, step_api, step_c
                      step_nursing,
                      step_wechat, step_pushes, step_video_visits, step_short_video, step_lectures,
                      step_lecture_engagement, step_content_calendar, step_live_announcements, step_knowledge_base, step_followup,
-                     step_totals, step_monthly_report]
+                     step_his_integration, step_totals, step_monthly_report]
 
 
 def run_demo(container: Container, clock: FixedClock, plan: SeedPlan, advance: Callable[..., None]) -> list[SummaryRow]:

@@ -7,6 +7,7 @@ from campaigns.persistence import models as campaigns_models  # noqa: F401
 from campaigns.persistence import pushes as campaigns_pushes  # noqa: F401
 from clinical_core.persistence import consultation as clinical_core_consultation  # noqa: F401
 from clinical_core.persistence import his as clinical_core_his  # noqa: F401
+from clinical_core.persistence import his_rx as clinical_core_his_rx  # noqa: F401
 from clinical_core.persistence import models as clinical_core_models  # noqa: F401
 from clinical_core.persistence import nursing as clinical_core_nursing  # noqa: F401
 from clinical_core.persistence import prescription as clinical_core_prescription  # noqa: F401

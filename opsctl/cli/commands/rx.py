@@ -22,6 +22,7 @@ from clinical_core.services import (
     rx_renewals,
     signatures,
 )
+from opsctl.cli.commands import rx_his
 from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, emit_json, render
 from opsctl.cli.state import container, operator
 
@@ -34,6 +35,7 @@ renewals_app = typer.Typer(help="快速续方申请：查看、由原开方医�
 app.add_typer(renewals_app, name="renewals")
 stores_app = typer.Typer(help="调配药房（院内药房或签约药店）。\n\n示例：opsctl rx stores list", no_args_is_help=True)
 app.add_typer(stores_app, name="stores")
+app.add_typer(rx_his.app, name="his")
 
 SEVERITY_LABELS = {"block": "拦截", "needs_reason": "需注明理由", "warn": "提示"}
 
@@ -63,8 +65,9 @@ def catalogue_import(
     示例：opsctl rx catalogue import 药品目录.xlsx --json
     """
     try:
-        result = drug_catalogue.import_catalogue(container().uow(), operator(), read_catalogue(file),
-                                                 source=file.name)
+        c = container()
+        result = drug_catalogue.import_catalogue(c.uow(), operator(), read_catalogue(file), source=file.name,
+                                                 integrated=c.settings.prescription_mode == "integrated")
     except CatalogueRejected as exc:
         for line in exc.row_errors[:200]:
             typer.echo(line, err=True)
@@ -222,7 +225,8 @@ def renewals_approve(
     示例：opsctl rx renewals approve rnw_0123 --doctor dr.li --json
     """
     c = container()
-    view = rx_renewals.decide_renewal(c.uow(), _as_doctor(doctor), c.his, c.signer, renewal_id, approve=True)
+    view = rx_renewals.decide_renewal(c.uow(), _as_doctor(doctor), c.his, c.signer, renewal_id, approve=True,
+                                       his_rx=c.his_rx_port)
     render([_renewal_row(view)], RENEWAL_COLUMNS, choose(fmt, as_json), title="已续方（新处方待药师审核）")
 
 
@@ -310,7 +314,7 @@ def dispense(
     示例：opsctl rx dispense rx_0123
     """
     c = container()
-    view = rx_circulation.dispense(c.uow(), operator(), c.signer, rx_id)
+    view = rx_circulation.dispense(c.uow(), operator(), c.signer, rx_id, his=c.his_rx_port)
     render([_plain(view)], CIRCULATION_COLUMNS, choose(fmt, as_json), title="已调配")
 
 
@@ -361,5 +365,5 @@ def refund(
         view = rx_circulation.track(c.uow(), operator(), rx_id)
         render([_plain(view)], CIRCULATION_COLUMNS, choose(fmt, as_json), title="将退款（未执行）")
         return
-    view = rx_circulation.refund_drugs(c.uow(), operator(), c.payments, rx_id, reason)
+    view = rx_circulation.refund_drugs(c.uow(), operator(), c.payments, rx_id, reason, his=c.his_rx_port)
     render([_plain(view)], CIRCULATION_COLUMNS, choose(fmt, as_json), title="已退款")
