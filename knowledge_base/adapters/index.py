@@ -10,7 +10,9 @@ Layout under ``<data_dir>/kb_index/<name>/``::
 Dense search in two passes (``candidates`` > 0, the default): a float16 copy of the vectors
 (half the memory traffic of float32) picks the ``candidates`` best rows, and those are
 rescored exactly in float32 from ``vectors.npy`` (memory-mapped: only the candidates' pages
-are read). The result is the float32 scan's, by construction: the float16 score of any row
+are read). The result is the float32 scan's, by construction (the same rows; scores equal
+within one float32 rounding, as BLAS may sum a block of 400 rows in another order than
+100,000): the float16 score of any row
 is within a proven bound ``eps`` of its float32 score, so when the k-th best exact score
 among the candidates exceeds the lowest candidate's float16 score by more than ``eps``, no
 row outside the candidates can enter the top k; otherwise (rare: near-ties at the cut)
@@ -62,11 +64,12 @@ def float16_error_bound(dim: int, max_row_norm: float, query_norm: float) -> flo
 
     The first pass rounds both vectors to float16 (relative error ≤ 2⁻¹¹ each, plus ≤ 2⁻²⁵
     absolute per component below float16's normal range), accumulates in float32 (≤ dim·2⁻²⁴
-    relative to Σ|vᵢqᵢ|) and rounds the score to float16 (≤ 2⁻¹¹·|score|); Σ|vᵢqᵢ| ≤ |v|·|q|.
+    relative to Σ|vᵢqᵢ|) and rounds the score to float16 (≤ 2⁻¹¹·|score|); the float32 score
+    itself is off the real dot product by ≤ dim·2⁻²⁴·Σ|vᵢqᵢ|; and Σ|vᵢqᵢ| ≤ |v|·|q|.
     ``HybridIndex`` checks the kernel against half this bound when it loads.
     """
     m = max_row_norm * query_norm
-    per_product = 2 * 2.0**-11 + 2.0**-22 + dim * 2.0**-24
+    per_product = 2 * 2.0**-11 + 2.0**-22 + 2 * dim * 2.0**-24
     return 2 * (per_product * m + 2.0**-11 * m + dim * 2.0**-25 * (max_row_norm + query_norm))
 
 
