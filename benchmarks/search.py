@@ -41,7 +41,7 @@ from knowledge_base.adapters.index import (  # noqa: E402
 )
 from knowledge_base.adapters.tokens import tokenize  # noqa: E402
 from knowledge_base.domain.ranking import DEFAULT_WEIGHTS, RRF_K, weighted_rrf  # noqa: E402
-from knowledge_base.services.evaluation import evaluate, load_beir  # noqa: E402
+from knowledge_base.services.evaluation import collect_rankings_multi, evaluate, load_beir, score  # noqa: E402
 
 SETS = {"kuake_qqr_dev_q2q": (None, None), "kuake_qtr_dev_q2title": (None, None),
         "chip_sts_train_q2q": (1000, 4000)}
@@ -259,8 +259,12 @@ def main() -> None:
         quality = {}
         for name, (mq, mc) in SETS.items():
             data = load_beir(args.eval_dir / name, mq, mc)
-            quality[name] = {"fp32": evaluate(data, fp32, weights),  # two-pass dense scan (the default)
-                             "fp32_float32_scan": evaluate(data, fp32, weights, candidates=0)}
+            passes: dict[str, int] = {}
+            runs = collect_rankings_multi(data, fp32, {"fp32": fp32}, control=True, passes=passes)
+            # the default (float16 first pass, float32 rescoring) and a float32 scan of the same query vectors
+            quality[name] = {"fp32": {**score(data, runs["fp32"], weights), "dense_passes": passes},
+                             "fp32_float32_scan": score(data, runs["fp32_float32_scan"], weights),
+                             "dense_rankings_identical": runs["fp32"] == runs["fp32_float32_scan"]}
             if args.int8_quality:
                 quality[name]["int8_queries"] = evaluate(data, int8, weights)
             _note({name: quality[name]}, name)

@@ -103,11 +103,12 @@ def collect_rankings(data: BeirSet, embedder: Embedder, progress: Callable[[int]
 def collect_rankings_multi(data: BeirSet, embedder: Embedder, query_embedders: dict[str, Embedder],
                            progress: Callable[[int], None] | None = None, workdir: Path | None = None,
                            exact_scan: bool = False, candidates: int = DEFAULT_CANDIDATES,
-                           passes: dict[str, int] | None = None) -> dict[str, list[QueryRun]]:
+                           passes: dict[str, int] | None = None, control: bool = False) -> dict[str, list[QueryRun]]:
     """One index (passages encoded by ``embedder``), queries encoded by each of ``query_embedders``.
 
     ``exact_scan``: scan float16 (``scan_float16``) and also rank the first query embedder's
     vectors by a float32 scan, as ``<name>_float32_scan``, to measure what float16 costs.
+    ``control``: the same float32 control ranking, the index scanning as configured (``candidates``).
     """
     import numpy as np
 
@@ -126,7 +127,7 @@ def collect_rankings_multi(data: BeirSet, embedder: Embedder, query_embedders: d
             for qid, vector in zip(qids, vectors, strict=True):
                 r = rankings(index, data.queries[qid], tokens[qid], DEPTH, vector=vector)
                 runs.append(QueryRun(qid, r.bm25, r.dense))
-                if exact_scan and not exact_scan_of or name == exact_scan_of:
+                if (exact_scan or control) and not exact_scan_of or name == exact_scan_of:
                     exact_scan_of = name
                     rows = top_k(np.asarray(index._vectors) @ vector, DEPTH)  # float32 control scan
                     exact.append(QueryRun(qid, r.bm25, [index.keys[i] for i in rows]))
