@@ -15,8 +15,10 @@ within one float32 rounding, as BLAS may sum a block of 400 rows in another orde
 100,000): the float16 score of any row
 is within a proven bound ``eps`` of its float32 score, so when the k-th best exact score
 among the candidates exceeds the lowest candidate's float16 score by more than ``eps``, no
-row outside the candidates can enter the top k; otherwise (rare: near-ties at the cut)
-the query falls back to the full float32 scan. ``dense_passes`` counts both outcomes.
+row outside the candidates can enter the top k; otherwise (near-ties at the cut) every row
+whose float16 score is within ``eps`` of that k-th score is rescored too ("widened"), or,
+when that is more than a quarter of the rows, the query scans float32. ``dense_passes``
+counts the outcomes.
 
 ``sync`` is incremental: passages already embedded keep their vectors, only new
 ones are encoded; BM25 is rebuilt from the stored tokens (seconds even for
@@ -86,7 +88,7 @@ class HybridIndex:
         self._max_norm = 1.0
         self._bm25: Any = None
         self._mtime: float | None = None
-        self.dense_passes = {"first_pass": 0, "fallback": 0, "exact": 0}  # queries by dense path
+        self.dense_passes = {"first_pass": 0, "widened": 0, "fallback": 0, "exact": 0}  # queries by dense path
 
     # -- reading ------------------------------------------------------------
     def _load(self) -> None:
@@ -206,10 +208,19 @@ class HybridIndex:
         exact = self._vectors[rows] @ q
         pick = top_k(exact, k)
         kth = float(exact[pick[-1]]) if len(pick) == k else float("-inf")
-        if kth > floor + float16_error_bound(q.shape[0], self._max_norm, float(np.linalg.norm(q))):
+        eps = float16_error_bound(q.shape[0], self._max_norm, float(np.linalg.norm(q)))
+        if kth > floor + eps:
             self.dense_passes["first_pass"] += 1
             return [int(rows[i]) for i in pick], exact[pick]
-        self.dense_passes["fallback"] += 1  # a row outside the candidates could tie into the top k
+        # Near-ties at the cut: a row outside the candidates could reach the top k only if its float16
+        # score is ≥ kth − eps; rescore every such row (usually a few hundred more), or scan float32.
+        wider = np.flatnonzero((approx >= kth - eps).numpy())
+        if len(wider) <= n // 4:
+            self.dense_passes["widened"] += 1
+            exact = self._vectors[wider] @ q
+            pick = top_k(exact, k)
+            return [int(wider[i]) for i in pick], exact[pick]
+        self.dense_passes["fallback"] += 1
         scores = np.asarray(self._vectors) @ q
         pick = top_k(scores, k, mask)
         return pick, scores[pick]

@@ -80,8 +80,8 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
 
 
-def _synced(tmp_path: Path, vectors: np.ndarray, **kwargs) -> HybridIndex:
-    index = HybridIndex(tmp_path / "idx", _FixedEmbedder(vectors), **kwargs)  # type: ignore[arg-type]
+def _synced(tmp_path: Path, vectors: np.ndarray, name: str = "idx", **kwargs) -> HybridIndex:
+    index = HybridIndex(tmp_path / name, _FixedEmbedder(vectors), **kwargs)  # type: ignore[arg-type]
     index.sync([IndexItem(f"p{i}", f"passage {i}", [f"t{i % 7}"]) for i in range(len(vectors))])
     return index
 
@@ -104,20 +104,24 @@ def test_float16_first_pass_returns_the_float32_scan_exactly(tmp_path: Path) -> 
     assert isinstance(index._vectors, np.memmap)  # rescoring reads vectors.npy's pages, not a second copy
 
 
-def test_near_ties_at_the_cut_fall_back_to_the_float32_scan(tmp_path: Path) -> None:
-    # 300 rows whose scores differ by 1e-5, far below float16's resolution (2^-11 near 0.5): the first
-    # pass cannot tell them apart, so its 10 candidates are arbitrary; only the bound check saves the result
-    n = 300
-    first = 0.5 + 1e-5 * np.arange(n)
+def _near_ties(ties: int, n: int = 300) -> np.ndarray:
+    # ``ties`` rows whose scores against e1 differ by 1e-5, far below float16's resolution (2^-11 near 0.5),
+    # the others far below: the first pass cannot order the tied rows, so its candidates among them are
+    # arbitrary and only the bound check keeps the result exact
+    first = np.where(np.arange(n) < n - ties, 0.2, 0.5 + 1e-5 * np.arange(n))
     rest = np.sqrt(1 - first**2)
-    rng = np.random.default_rng(9)
-    angles = rng.uniform(0, 2 * np.pi, n)
-    vectors = np.stack([first, rest * np.cos(angles), rest * np.sin(angles), np.zeros(n)], axis=1).astype(np.float32)
-    index = _synced(tmp_path, vectors, candidates=10)
+    angles = np.random.default_rng(9).uniform(0, 2 * np.pi, n)
+    return np.stack([first, rest * np.cos(angles), rest * np.sin(angles), np.zeros(n)], axis=1).astype(np.float32)
+
+
+def test_near_ties_at_the_cut_rescore_every_row_that_could_reach_the_top_k(tmp_path: Path) -> None:
     q = np.array([1, 0, 0, 0], dtype=np.float32)
-    rows, _ = index.dense_top(q, 5)
-    assert rows == [299, 298, 297, 296, 295]
-    assert index.dense_passes == {"first_pass": 0, "fallback": 1, "exact": 0}
+    index = _synced(tmp_path, _near_ties(60), candidates=10)  # 60 tied rows: rescored, not a full scan
+    assert index.dense_top(q, 5)[0] == [299, 298, 297, 296, 295]
+    assert index.dense_passes == {"first_pass": 0, "widened": 1, "fallback": 0, "exact": 0}
+    index = _synced(tmp_path, _near_ties(300), "all-tied", candidates=10)  # every row tied: the float32 scan
+    assert index.dense_top(q, 5)[0] == [299, 298, 297, 296, 295]
+    assert index.dense_passes == {"first_pass": 0, "widened": 0, "fallback": 1, "exact": 0}
 
 
 def test_float16_error_bound_holds_for_the_kernel() -> None:
