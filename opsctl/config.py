@@ -50,7 +50,8 @@ class SearchSettings(BaseModel):
     bm25_weight: float = Field(default=0.05, ge=0)  # RRF weights, tuned on train splits: docs/BENCHMARKS.md
     dense_weight: float = Field(default=1.0, ge=0)
     rrf_k: int = Field(default=10, ge=1)  # reciprocal-rank constant: score = w / (rrf_k + rank)
-    scan_float16: bool = False  # scan the vectors in float16: half the memory traffic, may swap near-ties
+    scan_float16: bool = False  # approximate: float16 scores only, no rescoring (may swap near-ties)
+    dense_candidates: int = Field(default=400, ge=0)  # float16 first pass, exact float32 rescoring; 0: float32 scan
     query_backend: Literal["onnx", "torch"] = "onnx"  # ONNX Runtime for queries when exported (`make`)
     query_threads: int | None = Field(default=1, ge=1)  # torch threads per query encode (None: one per core)
     quantize_queries: bool = False  # int8 query encoding: faster, but lost ~0.02 nDCG@10 on KUAKE-QQR (BENCHMARKS)

@@ -145,12 +145,14 @@ class Container:
     @cached_property
     def kb_index(self) -> HybridIndex:
         return HybridIndex(self.settings.data_dir / "kb_index" / "passages", self.embedder,
-                           scan_float16=self.settings.search.scan_float16)
+                           scan_float16=self.settings.search.scan_float16,
+                           candidates=self.settings.search.dense_candidates)
 
     @cached_property
     def scripts_index(self) -> HybridIndex:
         return HybridIndex(self.settings.data_dir / "kb_index" / "scripts", self.embedder,
-                           scan_float16=self.settings.search.scan_float16)
+                           scan_float16=self.settings.search.scan_float16,
+                           candidates=self.settings.search.dense_candidates)
 
     @property
     def search_weights(self) -> dict[str, float]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from clinical_core.domain.errors import InvalidInput
 from knowledge_base.adapters.embedder import Embedder
-from knowledge_base.adapters.index import HybridIndex, IndexItem, rankings, top_k
+from knowledge_base.adapters.index import DEFAULT_CANDIDATES, HybridIndex, IndexItem, rankings, top_k
 from knowledge_base.adapters.tokens import tokenize
 from knowledge_base.domain.pairs import RetrievalSet
 from knowledge_base.domain.ranking import RRF_K, mrr_at_k, ndcg_at_k, recall_at_k, weighted_rrf
@@ -89,25 +89,33 @@ def from_pairs(rs: RetrievalSet) -> BeirSet:
 
 
 def collect_rankings(data: BeirSet, embedder: Embedder, progress: Callable[[int], None] | None = None,
-                     workdir: Path | None = None) -> list[QueryRun]:
-    """Index the corpus in a temporary store and rank every query with both retrievers (the costly part)."""
-    return collect_rankings_multi(data, embedder, {"": embedder}, progress, workdir)[""]
+                     workdir: Path | None = None, candidates: int = DEFAULT_CANDIDATES,
+                     passes: dict[str, int] | None = None) -> list[QueryRun]:
+    """Index the corpus in a temporary store and rank every query with both retrievers (the costly part).
+
+    ``candidates``: the index's float16 first pass (0: float32 scan only); ``passes`` receives
+    the index's count of queries by dense path.
+    """
+    return collect_rankings_multi(data, embedder, {"": embedder}, progress, workdir, candidates=candidates,
+                                  passes=passes)[""]
 
 
 def collect_rankings_multi(data: BeirSet, embedder: Embedder, query_embedders: dict[str, Embedder],
                            progress: Callable[[int], None] | None = None, workdir: Path | None = None,
-                           exact_scan: bool = False) -> dict[str, list[QueryRun]]:
+                           exact_scan: bool = False, candidates: int = DEFAULT_CANDIDATES,
+                           passes: dict[str, int] | None = None, control: bool = False) -> dict[str, list[QueryRun]]:
     """One index (passages encoded by ``embedder``), queries encoded by each of ``query_embedders``.
 
     ``exact_scan``: scan float16 (``scan_float16``) and also rank the first query embedder's
     vectors by a float32 scan, as ``<name>_float32_scan``, to measure what float16 costs.
+    ``control``: the same float32 control ranking, the index scanning as configured (``candidates``).
     """
     import numpy as np
 
     exact_scan_of: str | None = None
     out: dict[str, list[QueryRun]] = {}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        index = HybridIndex(Path(tmp) / "index", embedder, scan_float16=exact_scan)
+        index = HybridIndex(Path(tmp) / "index", embedder, scan_float16=exact_scan, candidates=candidates)
         items = [IndexItem(d, t, tokenize(t)) for d, t in data.corpus.items()]
         index.sync(items, progress)
         qids = list(data.queries)
@@ -119,13 +127,15 @@ def collect_rankings_multi(data: BeirSet, embedder: Embedder, query_embedders: d
             for qid, vector in zip(qids, vectors, strict=True):
                 r = rankings(index, data.queries[qid], tokens[qid], DEPTH, vector=vector)
                 runs.append(QueryRun(qid, r.bm25, r.dense))
-                if exact_scan and not exact_scan_of or name == exact_scan_of:
+                if (exact_scan or control) and not exact_scan_of or name == exact_scan_of:
                     exact_scan_of = name
                     rows = top_k(np.asarray(index._vectors) @ vector, DEPTH)  # float32 control scan
                     exact.append(QueryRun(qid, r.bm25, [index.keys[i] for i in rows]))
             out[name] = runs
         if exact:
             out[f"{exact_scan_of}_float32_scan"] = exact
+        if passes is not None:
+            passes.update(index.dense_passes)
     return out
 
 
@@ -154,8 +164,9 @@ def score(data: BeirSet, runs: list[QueryRun], weights: dict[str, float], k: int
 
 def evaluate(data: BeirSet, embedder: Embedder, weights: dict[str, float],
              progress: Callable[[int], None] | None = None, workdir: Path | None = None,
-             k: int = RRF_K) -> dict[str, Any]:
+             k: int = RRF_K, candidates: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
     """Scores of bm25, dense and hybrid (mean over queries) plus the set's size."""
-    result = score(data, collect_rankings(data, embedder, progress, workdir), weights, k)
-    result.update(model=embedder.model_name, quantized=embedder.quantize)
+    passes: dict[str, int] = {}
+    result = score(data, collect_rankings(data, embedder, progress, workdir, candidates, passes), weights, k)
+    result.update(model=embedder.model_name, quantized=embedder.quantize, dense_passes=passes)
     return result

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from knowledge_base.adapters.embedder import Embedder
+from knowledge_base.adapters.embedder import Embedder, resolve_model
 from knowledge_base.adapters.index import HybridIndex, IndexItem, rankings
 from knowledge_base.adapters.tokens import tokenize
 from knowledge_base.model_build import MODEL_NAME, verification_sentences
+from knowledge_base.onnx_export import STAMP_FILE
 from tests.support.kb_model import shared_embedder
 
 pytestmark = pytest.mark.slow
@@ -52,6 +54,8 @@ def test_one_thread_query_ranking_equals_the_default_threads_ranking(tmp_path: P
     passages, queries = texts[:120], texts[120:]
     one, default, onnx = _sharing(fp32, 1), _sharing(fp32, None), _sharing(fp32, 1, "onnx")
     assert onnx.uses_onnx and not one.uses_onnx  # `make` exports the ONNX query encoder next to the model
+    stamp = json.loads((resolve_model(MODEL_NAME) / STAMP_FILE).read_text())
+    assert stamp["fused"]["Attention"] == 12  # ONNX Runtime's fused attention, one per layer (latency)
     index = HybridIndex(tmp_path / "idx", onnx)
     index.sync([IndexItem(f"p{i}", t, tokenize(t)) for i, t in enumerate(passages)])
     v1, vd = one.encode_queries(queries), default.encode_queries(queries)

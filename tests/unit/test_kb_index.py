@@ -74,3 +74,97 @@ def test_query_quantisation_and_fusion_follow_the_settings(monkeypatch) -> None:
     off = Container(load_settings())
     assert off.embedder.quantize_queries and not off.embedder.quantize and off.settings.search.rrf_k == 60
     assert off.embedder.query_backend == "torch" and off.embedder.query_threads == 2
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _synced(tmp_path: Path, vectors: np.ndarray, name: str = "idx", **kwargs) -> HybridIndex:
+    index = HybridIndex(tmp_path / name, _FixedEmbedder(vectors), **kwargs)  # type: ignore[arg-type]
+    index.sync([IndexItem(f"p{i}", f"passage {i}", [f"t{i % 7}"]) for i in range(len(vectors))])
+    return index
+
+
+def test_float16_first_pass_returns_the_float32_scan_exactly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    centres = rng.standard_normal((20, 48))
+    vectors = _unit(centres[rng.integers(0, 20, 3000)] + 0.7 * rng.standard_normal((3000, 48)))
+    index = _synced(tmp_path, vectors, candidates=100)
+    wide, narrow = rng.random(3000) < 0.5, rng.random(3000) < 0.02  # narrow: fewer rows than candidates
+    for j in range(30):
+        q = _unit((vectors[j] + 0.6 * rng.standard_normal(48))[None])[0]
+        exact = vectors @ q
+        for mask in (None, wide, narrow):
+            rows, scores = index.dense_top(q, 20, mask)
+            assert rows == top_k(exact, 20, mask)
+            # float32 scores, not float16 ones (BLAS may sum a 100-row block in another order: 1 ulp)
+            assert np.allclose(scores, exact[rows], rtol=1e-6, atol=1e-7) and scores.dtype == np.float32
+    assert index.dense_passes["first_pass"] >= 60 and index.dense_passes["exact"] == 30  # the narrow mask
+    assert isinstance(index._vectors, np.memmap)  # rescoring reads vectors.npy's pages, not a second copy
+
+
+def _near_ties(ties: int, n: int = 300) -> np.ndarray:
+    # ``ties`` rows whose scores against e1 differ by 1e-5, far below float16's resolution (2^-11 near 0.5),
+    # the others far below: the first pass cannot order the tied rows, so its candidates among them are
+    # arbitrary and only the bound check keeps the result exact
+    first = np.where(np.arange(n) < n - ties, 0.2, 0.5 + 1e-5 * np.arange(n))
+    rest = np.sqrt(1 - first**2)
+    angles = np.random.default_rng(9).uniform(0, 2 * np.pi, n)
+    return np.stack([first, rest * np.cos(angles), rest * np.sin(angles), np.zeros(n)], axis=1).astype(np.float32)
+
+
+def test_near_ties_at_the_cut_rescore_every_row_that_could_reach_the_top_k(tmp_path: Path) -> None:
+    q = np.array([1, 0, 0, 0], dtype=np.float32)
+    index = _synced(tmp_path, _near_ties(60), candidates=10)  # 60 tied rows: rescored, not a full scan
+    assert index.dense_top(q, 5)[0] == [299, 298, 297, 296, 295]
+    assert index.dense_passes == {"first_pass": 0, "widened": 1, "fallback": 0, "exact": 0}
+    index = _synced(tmp_path, _near_ties(300), "all-tied", candidates=10)  # every row tied: the float32 scan
+    assert index.dense_top(q, 5)[0] == [299, 298, 297, 296, 295]
+    assert index.dense_passes == {"first_pass": 0, "widened": 0, "fallback": 1, "exact": 0}
+
+
+def test_float16_error_bound_holds_for_the_kernel() -> None:
+    import torch
+
+    from knowledge_base.adapters.index import float16_error_bound
+
+    rng = np.random.default_rng(10)
+    vectors = _unit(rng.standard_normal((2000, 384)) ** 3)  # heavy-tailed components, some below float16's normal range
+    for q in _unit(rng.standard_normal((5, 384))):
+        approx = (torch.from_numpy(vectors.astype(np.float16)) @ torch.from_numpy(q.astype(np.float16))).float().numpy()
+        assert np.abs(approx - vectors @ q).max() < float16_error_bound(384, 1.0, 1.0) / 2
+
+
+def test_without_a_vector_the_query_is_encoded_on_a_worker_thread_while_bm25_scores(tmp_path: Path) -> None:
+    import threading
+
+    from knowledge_base.adapters.index import rankings
+
+    rng = np.random.default_rng(11)
+    vectors = _unit(rng.standard_normal((50, 16)))
+    threads: list[str] = []
+
+    class _Encoder(_FixedEmbedder):
+        def encode_queries(self, texts: list[str]) -> np.ndarray:
+            threads.append(threading.current_thread().name)
+            return vectors[[3]]
+
+    index = HybridIndex(tmp_path / "idx", _Encoder(vectors))  # type: ignore[arg-type]
+    index.sync([IndexItem(f"p{i}", f"passage {i}", [f"t{i % 7}"]) for i in range(50)])
+    encoded = rankings(index, "q", ["t3"], 10)
+    given = rankings(index, "q", ["t3"], 10, vector=vectors[3])
+    assert encoded == given and encoded.dense[0] == "p3" and encoded.bm25
+    assert threads and threads[0] != threading.current_thread().name
+
+
+def test_dense_candidates_follow_the_settings(monkeypatch, tmp_path: Path) -> None:
+    from opsctl.config import load_settings
+    from opsctl.wiring import Container
+
+    monkeypatch.delenv("OPSCTL_CONFIG", raising=False)
+    monkeypatch.setenv("OPSCTL_DATA_DIR", str(tmp_path))
+    assert Container(load_settings()).kb_index.candidates == 400
+    monkeypatch.setenv("OPSCTL_SEARCH__DENSE_CANDIDATES", "0")
+    index = Container(load_settings()).kb_index
+    assert index.candidates == 0

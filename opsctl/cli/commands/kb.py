@@ -126,7 +126,8 @@ def eval_(
     data = evaluation.load_beir(directory, max_queries, max_corpus)
     info(f"评测集：{len(data.queries)} 个查询，{len(data.corpus)} 篇文档")
     with progress("编码语料", total=len(data.corpus)) as advance:
-        result = evaluation.evaluate(data, c.embedder, c.search_weights, advance, k=c.settings.search.rrf_k)
+        result = evaluation.evaluate(data, c.embedder, c.search_weights, advance, k=c.settings.search.rrf_k,
+                                     candidates=c.settings.search.dense_candidates)
     out = choose(fmt, as_json)
     if out is Format.json:
         emit_json(result)
