@@ -40,14 +40,12 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    create_engine,
-    event,
     select,
     update,
 )
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from clinical_core.adapters.sandbox_store import sandbox_engine
 from clinical_core.domain.errors import ServiceUnavailable
 from clinical_core.domain.time import Clock
 from clinical_core.persistence.base import UTCDateTime
@@ -117,26 +115,7 @@ class HisControlRow(_HisBase):
 
 
 def _his_engine(path: Path) -> Engine:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}")
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
-            dbapi_connection.execute(f"PRAGMA {pragma}")
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    for _ in range(3):  # two processes may create the file at once
-        try:
-            _HisBase.metadata.create_all(engine)
-            break
-        except OperationalError:
-            continue
-    return engine
+    return sandbox_engine(path, _HisBase.metadata)
 
 
 class FakeHisRx:

@@ -39,21 +39,19 @@ import secrets
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import (
     Engine,
     Integer,
     String,
-    create_engine,
-    event,
     func,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from clinical_core.adapters.sandbox_store import sandbox_engine
 from clinical_core.domain.errors import ExternalServiceError
 from clinical_core.domain.time import Clock
 from clinical_core.persistence.base import UTCDateTime
@@ -106,26 +104,7 @@ class SandboxControlRow(_ProviderBase):
 
 
 def _provider_engine(path: Path) -> Engine:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}")
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # SQLAlchemy's recipe: we emit BEGIN ourselves
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
-            dbapi_connection.execute(f"PRAGMA {pragma}")
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    for _ in range(3):  # two processes may create the file at once
-        try:
-            _ProviderBase.metadata.create_all(engine)
-            break
-        except OperationalError:
-            continue
-    return engine
+    return sandbox_engine(path, _ProviderBase.metadata)
 
 
 class SandboxPaymentGateway:
