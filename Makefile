@@ -54,7 +54,7 @@ lint: setup
 # (as the postgres user when run as root) and stops on exit.
 test: setup lint
 	$(BIN)/python -m tests.support.pgserver -- \
-	  $(BIN)/python -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
+	  $(BIN)/python -m pytest -n 2 --dist loadfile -q --durations=25 $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -q tests/unit

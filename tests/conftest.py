@@ -91,11 +91,42 @@ def _sqlite_template() -> Path:
     return _SQLITE_TEMPLATE[0]
 
 
+_POSTGRES_TEMPLATE: dict[str, str] = {}
+
+
+def _postgres_from_template(url: str) -> None:
+    """Recreate the test's PostgreSQL database as a copy of one migrated template database per test
+    process (``CREATE DATABASE … TEMPLATE``: a file copy of ~60 empty tables instead of running
+    Alembic's 17 revisions each time, which cost 3–5 s per PostgreSQL test on 2 cores)."""
+    target = make_url(url)
+    name = target.database
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        template = _POSTGRES_TEMPLATE.get(name)
+        if template is None:
+            template = f"{name}_template"
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)'))
+                connection.execute(text(f'CREATE DATABASE "{template}"'))
+            engine = make_engine(target.set(database=template).render_as_string(hide_password=False))
+            db.upgrade(engine)
+            engine.dispose()  # a template database must have no connections when it is copied
+            _POSTGRES_TEMPLATE[name] = template
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    finally:
+        admin.dispose()
+
+
 def _migrated(settings: Settings, clock: FixedClock) -> Iterator[Container]:
     url = make_url(settings.database_url)
     copied = False
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
         shutil.copyfile(_sqlite_template(), url.database)
+        copied = True
+    elif url.get_backend_name() == "postgresql":
+        _postgres_from_template(settings.database_url)
         copied = True
     c = Container(settings, clock=clock)
     if not copied:
