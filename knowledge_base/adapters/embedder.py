@@ -83,7 +83,7 @@ class Embedder:
         self._onnx: Any = None  # (session, tokenizer, max length), or False when unavailable
         self._model: Any = None
         self._query_model: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered: the ONNX session loads the model (its tokenizer) under it
 
     @property
     def model(self) -> Any:

@@ -77,3 +77,18 @@ def test_int8_queries_and_the_torch_setting_do_not_use_onnx() -> None:
     int8 = Embedder(MODEL_NAME, quantize_queries=True)
     int8._model = fp32.model
     assert not int8.uses_onnx and not _sharing(fp32, 1, "torch").uses_onnx
+
+
+def test_a_fresh_embedders_first_call_may_be_a_query() -> None:
+    """A new process's first search encodes a query before any passage: loading the ONNX session loads
+    the model (its tokenizer) under the same lock, which must not deadlock."""
+    import threading
+
+    shared_embedder()  # the built model must exist
+    fresh = Embedder(MODEL_NAME)
+    out: list[object] = []
+    worker = threading.Thread(target=lambda: out.append(fresh.encode_queries(["高血压能吃柚子吗"])), daemon=True)
+    worker.start()
+    worker.join(timeout=180)
+    assert not worker.is_alive(), "the first query on a fresh Embedder never returned (lock taken twice)"
+    assert out[0].shape == (1, 384) and fresh.uses_onnx
