@@ -56,6 +56,31 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+def _query_tokenizer(path: Path) -> tuple[Any, int, str]:
+    """The model's own fast tokenizer (``tokenizer.json``), its maximum length and query prompt, read
+    from the files sentence-transformers reads, without loading the model: the ONNX query path then
+    never imports sentence-transformers nor reads the weights (a fresh ``opsctl kb search`` or server
+    answered its first query after loading the whole model, ~6 s idle, 24 s on a busy host).
+    Configured as transformers' ``tokenizer(..., padding=True, truncation=True, max_length=...)``;
+    ``tests/integration/test_kb_query_threads.py`` checks both give the same ids and masks."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    def read(name: str) -> dict[str, Any]:
+        file = path / name
+        return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+
+    sbert, config, st_config = read("sentence_bert_config.json"), read("tokenizer_config.json"), read(
+        "config_sentence_transformers.json")
+    max_length = int(sbert.get("max_seq_length") or config.get("model_max_length") or 512)
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_length, stride=0, strategy="longest_first", direction="right")
+    pad = config.get("pad_token") or "<pad>"
+    tokenizer.enable_padding(direction="right", pad_id=tokenizer.token_to_id(pad), pad_type_id=0, pad_token=pad)
+    return tokenizer, max_length, str((st_config.get("prompts") or {}).get("query", ""))
+
+
 class Embedder:
     """Query/passage encoder. ``query: ``/``passage: `` prompts come from the model's own config.
 
@@ -142,8 +167,8 @@ class Embedder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         session = ort.InferenceSession(str(path / ONNX_FILE), options, providers=["CPUExecutionProvider"])
-        m = self.model  # the tokenizer, prompts and maximum length of the same model
-        return session, m.tokenizer, m.max_seq_length, (getattr(m, "prompts", None) or {}).get("query", "")
+        tokenizer, max_length, prompt = _query_tokenizer(path)
+        return session, tokenizer, max_length, prompt
 
     @property
     def uses_onnx(self) -> bool:
@@ -154,11 +179,10 @@ class Embedder:
         if onnx:
             import numpy as np
 
-            session, tokenizer, max_length, prompt = onnx
-            f = tokenizer([prompt + t for t in texts], padding=True, truncation=True, max_length=max_length,
-                          return_tensors="np")
-            return session.run(None, {"input_ids": f["input_ids"].astype(np.int64),
-                                      "attention_mask": f["attention_mask"].astype(np.int64)})[0]
+            session, tokenizer, _, prompt = onnx
+            encoded = tokenizer.encode_batch([prompt + t for t in texts])
+            return session.run(None, {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                                      "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)})[0]
         m = self.query_model
         with _torch_threads(self.query_threads):
             return m.encode(texts, prompt_name=self._prompt(m, "query"), batch_size=self.batch_size,

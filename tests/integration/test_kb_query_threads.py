@@ -92,3 +92,23 @@ def test_a_fresh_embedders_first_call_may_be_a_query() -> None:
     worker.join(timeout=180)
     assert not worker.is_alive(), "the first query on a fresh Embedder never returned (lock taken twice)"
     assert out[0].shape == (1, 384) and fresh.uses_onnx
+    assert fresh._model is None  # the ONNX query path never loads the sentence-transformers model
+
+
+def test_onnx_query_tokenizer_matches_the_models_own_tokenizer() -> None:
+    """The tokenizer built from the model's files tokenizes, truncates and pads exactly as the loaded
+    sentence-transformers model's tokenizer does (called as its encode does)."""
+    from knowledge_base.adapters.embedder import _query_tokenizer
+
+    model = shared_embedder().model
+    tokenizer, max_length, prompt = _query_tokenizer(resolve_model(MODEL_NAME))
+    assert max_length == model.max_seq_length and prompt == model.prompts["query"]
+    texts = [prompt + t for t in verification_sentences(40, seed=7)]
+    texts += [prompt + "高血压" * 800, prompt + "", prompt + "a  b\tc ①②Ⅲ ﬁ 𠀀 😀"]  # truncated, empty, odd characters
+    for batch in ([t] for t in texts[:10]), [texts[:16], texts[16:]]:
+        for group in batch:
+            ours = tokenizer.encode_batch(group)
+            theirs = model.tokenizer(group, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+            assert [e.ids for e in ours] == theirs["input_ids"].tolist()
+            assert [e.attention_mask for e in ours] == theirs["attention_mask"].tolist()
+    assert len(tokenizer.encode(prompt + "高血压" * 800).ids) == max_length

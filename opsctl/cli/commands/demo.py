@@ -11,7 +11,6 @@ from clinical_core.domain.time import SHANGHAI, FixedClock
 from opsctl.cli.output import Format, FormatOpt, JsonOpt, choose, emit_json, info, render
 from opsctl.cli.progress import progress
 from opsctl.cli.state import container, state
-from opsctl.demo import run as demo_run
 from opsctl.demo.service import make_plan, seed_demo
 from opsctl.wiring import Container
 
@@ -69,6 +68,8 @@ def run(
     real = container()
     plan = make_plan(real, patients, days, seed, until.date() if until else None)
     clock = FixedClock(datetime.combine(plan.start, time(8), tzinfo=SHANGHAI).astimezone(UTC))
+    from opsctl.demo import run as demo_run  # imports every module the demo drives: only for this command
+
     simulated = Container(state().settings, clock=clock)
     try:
         with progress("演示", total=len(demo_run.STEPS)) as advance:

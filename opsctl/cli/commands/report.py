@@ -24,9 +24,6 @@ from reports.domain.periods import Grain, Period, last_complete
 from reports.domain.suggestions import Rules
 from reports.metrics.catalogue import REGISTRY
 from reports.metrics.registry import DIMENSIONS
-from reports.services import archive as archiving
-from reports.services.build import build as build_report
-from reports.services.build import total_steps
 from reports.services.collect import ReportKind, ReportSpec
 
 app = typer.Typer(help="运营报表：月报、季报、年报、科室分析和专科报告（Excel + PDF + 指标 CSV），以及按期归档。\n\n"
@@ -81,6 +78,9 @@ def build(
     spec = ReportSpec(ReportKind(kind.value), _period(kind.value, period), dept)
     settings = state().settings
     out_dir = out or settings.data_dir / "reports" / "out"
+    from reports.services.build import build as build_report  # matplotlib, WeasyPrint: only when building
+    from reports.services.build import total_steps
+
     with progress(f"生成{spec.kind.label}", total=total_steps(spec)) as advance:
         built = build_report(c.uow(), operator(), spec, out_dir, targets=settings.reports.targets, rules=_rules(),
                              advance=lambda label: advance(1, description=f"计算：{label}"))
@@ -111,6 +111,8 @@ def archive(
     settings = state().settings
     p = _period(kind.value, period)
     with progress(f"归档 {p.label}", total=None):
+        from reports.services import archive as archiving  # builds reports: matplotlib, WeasyPrint
+
         result = archiving.archive_period(c.uow(), c.clock.now(), archive_root=settings.report_archive_dir, period=p,
                                           targets=settings.reports.targets, rules=_rules())
     if as_json:
