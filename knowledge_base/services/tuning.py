@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from clinical_core.domain.errors import Conflict, InvalidInput
+from knowledge_base import onnx_export
 from knowledge_base.adapters.embedder import Embedder, model_cache_dir, resolve_model
 from knowledge_base.domain.pairs import (
     Pair,
@@ -202,6 +203,8 @@ def tune_model(pairs: Sequence[Pair], base_model: str, out_name: str, options: T
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         model.save(str(staging))
+    # the tuned model serves queries like the base one: ONNX Runtime, fused graph (search latency)
+    onnx_export.export(staging)
     after = evaluate(held_set, Embedder(str(staging)), options.weights, step("after"), k=options.rrf_k)
     report = TuneReport(
         base_model=base_model, model=out_name, path=str(target), pairs=len(pairs), tuning_pairs=len(tune),
