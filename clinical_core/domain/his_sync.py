@@ -25,6 +25,7 @@ from clinical_core.domain.drug_catalogue import (
     CONTROL_CLASSES,
     MAX_PRICE_FEN,
     CatalogueRejected,
+    DrugRecord,
 )
 
 PRESCRIPTION_MODES = ("standalone", "integrated")
@@ -36,19 +37,10 @@ FIELD_LABELS = {"generic_name": "通用名", "trade_name": "商品名", "specifi
 
 
 @dataclass(frozen=True, slots=True)
-class DrugEntry:
-    """One drug as either side holds it (plain values, so the comparison is pure)."""
+class DrugEntry(DrugRecord):
+    """One drug as either side holds it: a catalogue record and whether it is in use (plain values, so
+    the comparison is pure)."""
 
-    code: str
-    generic_name: str
-    trade_name: str | None
-    specification: str
-    dosage_form: str
-    unit: str
-    price_fen: int
-    category: str
-    control_class: str
-    prescription_only: bool
     active: bool
 
 
