@@ -133,57 +133,68 @@ def mass_clientmsgid(push_public_id: str, batch_no: int, claim: str) -> str:
 def skip_opted_out(uow: UnitOfWork) -> int:
     """Pending rows of recipients who opted out since planning are skipped (before any call)."""
     with uow:
-        result = uow.session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.state.in_(list(P.delivery_from("skip"))),
-                   DeliveryRow.openid.in_(select(OptOutRow.openid)))
-            .values(state=P.delivery_to("skip"), error="opt_out")
-            .execution_options(synchronize_session=False))
+        skipped = _skip_opted_out(uow)
         uow.commit()
-        return result.rowcount or 0
+        return skipped
+
+
+def _skip_opted_out(uow: UnitOfWork) -> int:
+    result = uow.session.execute(
+        update(DeliveryRow)
+        .where(DeliveryRow.state.in_(list(P.delivery_from("skip"))),
+               DeliveryRow.openid.in_(select(OptOutRow.openid)))
+        .values(state=P.delivery_to("skip"), error="opt_out")
+        .execution_options(synchronize_session=False))
+    return result.rowcount or 0
 
 
 def claim(uow: UnitOfWork, worker: str, *, limit: int = 100, rules: Rules = Rules()) -> list[Call]:
     """Claim due rows (committed as ``sending`` before any call). Quiet hours: nothing is claimed."""
-    calls: list[Call] = []
     with uow:
-        now = uow.clock.now()
-        if rules.quiet.contains(now, rules.tz):
-            return []
-        base = (select(DeliveryRow.id, DeliveryRow.push_id, DeliveryRow.batch_no, PushRow.kind)
-                .join(PushRow, PushRow.id == DeliveryRow.push_id)
-                .where(DeliveryRow.state == P.DeliveryState.PENDING, DeliveryRow.next_attempt_at <= now,
-                       DeliveryRow.variant != "*", PushRow.status == P.PushStatus.SENDING)
-                .order_by(DeliveryRow.id).limit(limit))
-        if uow.dialect == "postgresql":
-            base = base.with_for_update(of=DeliveryRow, skip_locked=True)
-        candidates = uow.session.execute(base).all()
-        if not candidates:
-            return []
-        token = _token()
-        template_ids = [r.id for r in candidates if r.kind == P.PushKind.TEMPLATE]
-        mass_first = next((r for r in candidates if r.kind == P.PushKind.MASS), None)
-        target = P.delivery_transition(P.DeliveryState.PENDING, "claim")
-        values = dict(state=target, claim=token, claimed_by=worker[:80], claimed_at=now,
-                      attempts=DeliveryRow.attempts + 1)
-        if template_ids:
-            uow.session.execute(update(DeliveryRow).where(
-                DeliveryRow.id.in_(template_ids), DeliveryRow.state == P.DeliveryState.PENDING
-            ).values(**values).execution_options(synchronize_session=False))
-        if mass_first is not None and not template_ids:  # one mass batch per claim
-            uow.session.execute(update(DeliveryRow).where(
-                DeliveryRow.push_id == mass_first.push_id, DeliveryRow.batch_no == mass_first.batch_no,
-                DeliveryRow.state == P.DeliveryState.PENDING, DeliveryRow.next_attempt_at <= now,
-                DeliveryRow.variant != "*",
-            ).values(**values).execution_options(synchronize_session=False))
-        t = DeliveryRow.__table__
-        claimed = uow.session.execute(
-            select(t.c.id, t.c.openid, t.c.patient_id, t.c.variant, t.c.batch_no, t.c.push_id, t.c.attempts)
-            .where(t.c.claim == token, t.c.state == target).order_by(t.c.id)).all()
-        p = PushRow.__table__
-        pushes = {r.id: r for r in uow.session.execute(
-            select(p.c.id, p.c.public_id, p.c.kind, p.c.variants, p.c.purpose).where(p.c.id.in_({r.push_id for r in claimed})))}
+        calls = _claim(uow, worker, limit=limit, rules=rules)
         uow.commit()
+    return calls
+
+
+def _claim(uow: UnitOfWork, worker: str, *, limit: int, rules: Rules) -> list[Call]:
+    """The claim inside an open unit of work; the caller commits it before making any call."""
+    calls: list[Call] = []
+    now = uow.clock.now()
+    if rules.quiet.contains(now, rules.tz):
+        return []
+    base = (select(DeliveryRow.id, DeliveryRow.push_id, DeliveryRow.batch_no, PushRow.kind)
+            .join(PushRow, PushRow.id == DeliveryRow.push_id)
+            .where(DeliveryRow.state == P.DeliveryState.PENDING, DeliveryRow.next_attempt_at <= now,
+                   DeliveryRow.variant != "*", PushRow.status == P.PushStatus.SENDING)
+            .order_by(DeliveryRow.id).limit(limit))
+    if uow.dialect == "postgresql":
+        base = base.with_for_update(of=DeliveryRow, skip_locked=True)
+    candidates = uow.session.execute(base).all()
+    if not candidates:
+        return []
+    token = _token()
+    template_ids = [r.id for r in candidates if r.kind == P.PushKind.TEMPLATE]
+    mass_first = next((r for r in candidates if r.kind == P.PushKind.MASS), None)
+    target = P.delivery_transition(P.DeliveryState.PENDING, "claim")
+    values = dict(state=target, claim=token, claimed_by=worker[:80], claimed_at=now,
+                  attempts=DeliveryRow.attempts + 1)
+    if template_ids:
+        uow.session.execute(update(DeliveryRow).where(
+            DeliveryRow.id.in_(template_ids), DeliveryRow.state == P.DeliveryState.PENDING
+        ).values(**values).execution_options(synchronize_session=False))
+    if mass_first is not None and not template_ids:  # one mass batch per claim
+        uow.session.execute(update(DeliveryRow).where(
+            DeliveryRow.push_id == mass_first.push_id, DeliveryRow.batch_no == mass_first.batch_no,
+            DeliveryRow.state == P.DeliveryState.PENDING, DeliveryRow.next_attempt_at <= now,
+            DeliveryRow.variant != "*",
+        ).values(**values).execution_options(synchronize_session=False))
+    t = DeliveryRow.__table__
+    claimed = uow.session.execute(
+        select(t.c.id, t.c.openid, t.c.patient_id, t.c.variant, t.c.batch_no, t.c.push_id, t.c.attempts)
+        .where(t.c.claim == token, t.c.state == target).order_by(t.c.id)).all()
+    p = PushRow.__table__
+    pushes = {r.id: r for r in uow.session.execute(
+        select(p.c.id, p.c.public_id, p.c.kind, p.c.variants, p.c.purpose).where(p.c.id.in_({r.push_id for r in claimed})))}
     contents: dict[tuple[int, str], dict[str, Any]] = {}
     for row in claimed:
         push = pushes[row.push_id]
@@ -213,6 +224,15 @@ def record_many(uow: UnitOfWork, results: list[tuple[Call, int | None, str | Non
                 delays: tuple[float, ...] = P.RETRY_DELAYS_SECONDS) -> list[P.Outcome]:
     """Write several calls' results in one transaction (a worker flushes every few calls; rows of a
     crash between call and flush stay ``sending`` and are settled as ``unknown``)."""
+    with uow:
+        outcomes = _record_many(uow, results, delays=delays)
+        uow.commit()
+    return outcomes
+
+
+def _record_many(uow: UnitOfWork, results: list[tuple[Call, int | None, str | None, str | None]], *,
+                 delays: tuple[float, ...]) -> list[P.Outcome]:
+    """``record_many`` inside an open unit of work (the caller commits)."""
     outcomes: list[P.Outcome] = []
     table = DeliveryRow.__table__
     owned = and_(table.c.id == bindparam("rid"), table.c.claim == bindparam("rclaim"))
@@ -220,45 +240,43 @@ def record_many(uow: UnitOfWork, results: list[tuple[Call, int | None, str | Non
     def from_(action: str):  # noqa: ANN202 - the transition's ``from`` set, as SQL
         return or_(*(table.c.state == s.value for s in P.delivery_from(action)))
 
-    with uow:
-        now = uow.clock.now()
-        by_outcome: dict[str, list[dict[str, Any]]] = {"sent": [], "failed": [], "lost": [], "retry": []}
-        for call, errcode, msgid, error in results:
-            if len(call.rows) != 1 or (call.attempts is None and error is None
-                                       and P.classify(errcode) is P.Outcome.RETRY):
-                outcomes.append(_apply(uow, now, call, errcode, msgid, error, delays))
-                continue
-            key = {"rid": call.rows[0][0], "rclaim": call.claim}
-            outcome = P.classify(errcode) if error is None else P.Outcome.FAILED
-            if outcome is P.Outcome.SENT:
-                by_outcome["sent"].append(dict(key, rmsgid=msgid))
-            elif outcome is P.Outcome.FAILED:
-                by_outcome["failed"].append(dict(key, rerror=(error or f"wx:{errcode}")[:60]))
-            elif outcome is P.Outcome.UNKNOWN:
-                by_outcome["lost"].append(key)
-            else:  # RETRY: nothing was sent; back to pending after a delay, or give up
-                again = P.retry_at(now, call.attempts or 1, delays)
-                if again is None:
-                    by_outcome["failed"].append(dict(key, rerror=f"wx:{errcode}:gave_up"))
-                    outcome = P.Outcome.FAILED
-                else:
-                    by_outcome["retry"].append(dict(key, ragain=again, rerror=f"wx:{errcode}"))
-            outcomes.append(outcome)
-        # one executemany per outcome; each carries its transition's ``from`` set and the claim token
-        if by_outcome["sent"]:
-            uow.session.execute(update(table).where(owned, from_("sent")).values(
-                state=P.delivery_to("sent"), sent_at=now, msgid=bindparam("rmsgid"), error=None), by_outcome["sent"])
-        if by_outcome["failed"]:
-            uow.session.execute(update(table).where(owned, from_("failed")).values(
-                state=P.delivery_to("failed"), error=bindparam("rerror")), by_outcome["failed"])
-        if by_outcome["lost"]:
-            uow.session.execute(update(table).where(owned, from_("lost")).values(
-                state=P.delivery_to("lost"), error="no_answer"), by_outcome["lost"])
-        if by_outcome["retry"]:
-            uow.session.execute(update(table).where(owned, from_("retry")).values(
-                state=P.delivery_to("retry"), next_attempt_at=bindparam("ragain"), claim=None,
-                error=bindparam("rerror")), by_outcome["retry"])
-        uow.commit()
+    now = uow.clock.now()
+    by_outcome: dict[str, list[dict[str, Any]]] = {"sent": [], "failed": [], "lost": [], "retry": []}
+    for call, errcode, msgid, error in results:
+        if len(call.rows) != 1 or (call.attempts is None and error is None
+                                   and P.classify(errcode) is P.Outcome.RETRY):
+            outcomes.append(_apply(uow, now, call, errcode, msgid, error, delays))
+            continue
+        key = {"rid": call.rows[0][0], "rclaim": call.claim}
+        outcome = P.classify(errcode) if error is None else P.Outcome.FAILED
+        if outcome is P.Outcome.SENT:
+            by_outcome["sent"].append(dict(key, rmsgid=msgid))
+        elif outcome is P.Outcome.FAILED:
+            by_outcome["failed"].append(dict(key, rerror=(error or f"wx:{errcode}")[:60]))
+        elif outcome is P.Outcome.UNKNOWN:
+            by_outcome["lost"].append(key)
+        else:  # RETRY: nothing was sent; back to pending after a delay, or give up
+            again = P.retry_at(now, call.attempts or 1, delays)
+            if again is None:
+                by_outcome["failed"].append(dict(key, rerror=f"wx:{errcode}:gave_up"))
+                outcome = P.Outcome.FAILED
+            else:
+                by_outcome["retry"].append(dict(key, ragain=again, rerror=f"wx:{errcode}"))
+        outcomes.append(outcome)
+    # one executemany per outcome; each carries its transition's ``from`` set and the claim token
+    if by_outcome["sent"]:
+        uow.session.execute(update(table).where(owned, from_("sent")).values(
+            state=P.delivery_to("sent"), sent_at=now, msgid=bindparam("rmsgid"), error=None), by_outcome["sent"])
+    if by_outcome["failed"]:
+        uow.session.execute(update(table).where(owned, from_("failed")).values(
+            state=P.delivery_to("failed"), error=bindparam("rerror")), by_outcome["failed"])
+    if by_outcome["lost"]:
+        uow.session.execute(update(table).where(owned, from_("lost")).values(
+            state=P.delivery_to("lost"), error="no_answer"), by_outcome["lost"])
+    if by_outcome["retry"]:
+        uow.session.execute(update(table).where(owned, from_("retry")).values(
+            state=P.delivery_to("retry"), next_attempt_at=bindparam("ragain"), claim=None,
+            error=bindparam("rerror")), by_outcome["retry"])
     return outcomes
 
 
@@ -359,7 +377,7 @@ def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Re
                worker: str | None = None, rules: Rules = Rules(), rate: float | None = None, batch: int = 100,
                until_idle: bool = False, idle_sleep: float = 1.0, max_calls: int | None = None,
                sleep: Callable[[float], None] = _time.sleep, on_call: Callable[[WorkerCounts], None] | None = None,
-               should_stop: Callable[[], bool] = lambda: False, flush_every: int = 20,
+               should_stop: Callable[[], bool] = lambda: False, flush_every: int = 50,
                concurrency: int = 1, limiter: Limiter | None = None) -> WorkerCounts:
     """Deliver until stopped (or, with ``until_idle``, until nothing is due). ``concurrency`` calls
     are in flight at once (threads, one keep-alive connection each); results are written every
@@ -375,41 +393,52 @@ def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Re
         limiter.acquire()  # in the call thread: the main thread keeps claiming and recording
         return call_wechat(sender, call)
 
-    def flush(n: int) -> None:
-        done = [in_flight.popleft() for _ in range(min(n, len(in_flight)))]
+    def record_and_claim(done: list[tuple[Call, Future[tuple[int | None, str | None, str | None]]]],
+                         limit: int | None) -> list[Call]:
+        """Record ``done`` calls' results and (``limit`` set) skip opted-out rows and claim the next
+        batch — one transaction, committed before any of the new calls is made."""
         buffered = [(call, *future.result()) for call, future in done]
+        skipped = 0
+        calls: list[Call] = []
+        with uow_factory() as uow:
+            outcomes = _record_many(uow, buffered, delays=rules.retry_delays) if buffered else []
+            if limit is not None:
+                skipped = _skip_opted_out(uow)
+                calls = _claim(uow, me, limit=limit, rules=rules)
+            uow.commit()
         counts.calls += len(buffered)
-        for (call, *_), outcome in zip(buffered, record_many(uow_factory(), buffered, delays=rules.retry_delays),
-                                       strict=True):
+        for (call, *_), outcome in zip(buffered, outcomes, strict=True):
             _count(counts, outcome, len(call.rows))
-        if any(call.purpose == "followup" for call, _ in done):  # their steps follow the rows at once
+        counts.skipped += skipped
+        if skipped or any(call.purpose == "followup" for call, _ in done):  # their steps follow the rows at once
             from campaigns.services.followup import sync_from_ledger
 
-            sync_from_ledger(uow_factory())
-        if on_call is not None:
+            sync_from_ledger(uow_factory())  # a skipped follow-up step fails with the reason
+        if buffered and on_call is not None:
             on_call(counts)
+        return calls
 
-    # A pipeline: the next batch is claimed (committed ``sending``) and rendered while the current
-    # one's calls are in flight, and results are recorded every ``flush_every`` calls in call order.
+    # A pipeline: results are recorded in call order, ``flush_every`` at a time, in the same
+    # transaction that claims (commits ``sending``) the next batch when fewer than half a batch is
+    # in flight; the new batch is rendered while the older calls are still in flight.
+    low_water = max(batch // 2, flush_every)
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="push-call") as pool:
         while True:
             stopping = should_stop()
-            budget = None if max_calls is None else max_calls - counts.calls - len(in_flight)
-            if not stopping and len(in_flight) < max(batch // 2, flush_every) and (budget is None or budget > 0):
-                skipped = skip_opted_out(uow_factory())
-                if skipped:
-                    counts.skipped += skipped
-                    from campaigns.services.followup import sync_from_ledger
-
-                    sync_from_ledger(uow_factory())  # a skipped follow-up step fails with the reason
-                calls = claim(uow_factory(), me, limit=batch if budget is None else min(batch, budget), rules=rules)
-                drained = not calls
+            done = [in_flight.popleft() for _ in range(min(flush_every, len(in_flight)))]
+            budget = None if max_calls is None else max_calls - counts.calls - len(done) - len(in_flight)
+            limit = None
+            if not stopping and len(in_flight) < low_water and (budget is None or budget > 0):
+                limit = batch if budget is None else min(batch, budget)
+            if done or limit is not None:
+                calls = record_and_claim(done, limit)
+                if limit is not None:
+                    drained = not calls
                 if calls:
                     counts.batches += 1
                     _render_calls(uow_factory, render, calls)
                     in_flight.extend((call, pool.submit(call_limited, call)) for call in calls)
             if in_flight:
-                flush(flush_every)
                 continue
             finish_pushes(uow_factory())
             if stopping or until_idle and drained or (max_calls is not None and counts.calls >= max_calls):
