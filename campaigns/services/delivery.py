@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import TextClause, and_, bindparam, func, or_, select, text, update
 
 from campaigns.domain import pushes as P
 from campaigns.persistence.models import WeChatInboxRow
 from campaigns.persistence.pushes import DeliveryRow, OptOutRow, PushRow
 from clinical_core.domain.time import SHANGHAI
+from clinical_core.persistence.base import UTCDateTime
 from clinical_core.persistence.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -263,6 +264,9 @@ def _record_many(uow: UnitOfWork, results: list[tuple[Call, int | None, str | No
             else:
                 by_outcome["retry"].append(dict(key, ragain=again, rerror=f"wx:{errcode}"))
         outcomes.append(outcome)
+    if uow.dialect == "postgresql":
+        _record_unnest(uow, now, by_outcome)
+        return outcomes
     # one executemany per outcome; each carries its transition's ``from`` set and the claim token
     if by_outcome["sent"]:
         uow.session.execute(update(table).where(owned, from_("sent")).values(
@@ -278,6 +282,46 @@ def _record_many(uow: UnitOfWork, results: list[tuple[Call, int | None, str | No
             state=P.delivery_to("retry"), next_attempt_at=bindparam("ragain"), claim=None,
             error=bindparam("rerror")), by_outcome["retry"])
     return outcomes
+
+
+def _unnest_update(action: str, sets: str, extra: tuple[tuple[str, str], ...] = ()) -> TextClause:
+    """PostgreSQL: one UPDATE for a whole flush of one outcome. The rows come in as arrays
+    (``unnest``), so the statement's text is fixed — prepared once, planned once per flush, not
+    once per row — and it keeps every guard: the row's id, this claim's token, the transition's
+    ``from`` set."""
+    names = ", ".join(["id", "claim", *(name for name, _ in extra)])
+    arrays = ", ".join(["CAST(:ids AS bigint[])", "CAST(:claims AS text[])",
+                        *(f"CAST(:{name}s AS {sql}[])" for name, sql in extra)])
+    states = ", ".join(f"'{s.value}'" for s in sorted(P.delivery_from(action)))
+    return text(f"UPDATE {DeliveryRow.__tablename__} AS d SET state = '{P.delivery_to(action).value}', {sets} "
+                f"FROM unnest({arrays}) AS v({names}) "
+                f"WHERE d.id = v.id AND d.claim = v.claim AND d.state IN ({states})")
+
+
+_PG_SENT = _unnest_update("sent", "sent_at = :now, msgid = v.msgid, error = NULL", (("msgid", "text"),)).bindparams(
+    bindparam("now", type_=UTCDateTime()))
+_PG_FAILED = _unnest_update("failed", "error = v.error", (("error", "text"),))
+_PG_LOST = _unnest_update("lost", "error = 'no_answer'")
+_PG_RETRY = _unnest_update("retry", "next_attempt_at = v.again, claim = NULL, error = v.error",
+                           (("again", "timestamptz"), ("error", "text")))
+
+
+def _record_unnest(uow: UnitOfWork, now: datetime, by_outcome: dict[str, list[dict[str, Any]]]) -> None:
+    """PostgreSQL: one statement per outcome of a flush instead of one UPDATE per row."""
+
+    def arrays(outcome: str, **extra: str) -> dict[str, list[Any]]:
+        rows = by_outcome[outcome]
+        return {"ids": [r["rid"] for r in rows], "claims": [r["rclaim"] for r in rows],
+                **{f"{name}s": [r[key] for r in rows] for name, key in extra.items()}}
+
+    if by_outcome["sent"]:
+        uow.session.execute(_PG_SENT, dict(arrays("sent", msgid="rmsgid"), now=now))
+    if by_outcome["failed"]:
+        uow.session.execute(_PG_FAILED, arrays("failed", error="rerror"))
+    if by_outcome["lost"]:
+        uow.session.execute(_PG_LOST, arrays("lost"))
+    if by_outcome["retry"]:
+        uow.session.execute(_PG_RETRY, arrays("retry", again="ragain", error="rerror"))
 
 
 def _apply(uow: UnitOfWork, now: datetime, call: Call, errcode: int | None, msgid: str | None, error: str | None,
