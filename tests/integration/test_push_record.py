@@ -60,8 +60,9 @@ def test_a_flush_records_every_outcome_only_on_rows_this_claim_owns(container: C
         (gave_up, -1, None, None), (stolen, 0, "m-2", None), (settled, 0, "m-3", None)], delays=(30,))
     assert [o.value for o in outcomes] == ["sent", "failed", "unknown", "retry", "failed", "sent", "sent"]
     rows = _rows(container)
-    row = {name: rows[call.rows[0][0]] for name, call in
-           dict(sent=sent, failed=failed, lost=lost, retry=retry, gave_up=gave_up, stolen=stolen, settled=settled).items()}
+    named = {"sent": sent, "failed": failed, "lost": lost, "retry": retry, "gave_up": gave_up, "stolen": stolen,
+             "settled": settled}
+    row = {name: rows[call.rows[0][0]] for name, call in named.items()}
     assert (row["sent"].state, row["sent"].msgid, row["sent"].sent_at) == ("sent", "m-1", container.clock.now())
     assert (row["failed"].state, row["failed"].error) == ("failed", "wx:43004")
     assert (row["lost"].state, row["lost"].error) == ("unknown", "no_answer")
