@@ -47,6 +47,7 @@ from clinical_core.persistence.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=120)
+MAX_GROUP = 8  # calls handed to a call thread at once (a batch of 200 on 4 threads: groups of 8)
 SETTLE_GRACE = timedelta(minutes=15)
 ACTIVE_STATES = (P.DeliveryState.PENDING, P.DeliveryState.SENDING, P.DeliveryState.UNKNOWN)
 
@@ -235,12 +236,6 @@ def _record_many(uow: UnitOfWork, results: list[tuple[Call, int | None, str | No
                  delays: tuple[float, ...]) -> list[P.Outcome]:
     """``record_many`` inside an open unit of work (the caller commits)."""
     outcomes: list[P.Outcome] = []
-    table = DeliveryRow.__table__
-    owned = and_(table.c.id == bindparam("rid"), table.c.claim == bindparam("rclaim"))
-
-    def from_(action: str):  # noqa: ANN202 - the transition's ``from`` set, as SQL
-        return or_(*(table.c.state == s.value for s in P.delivery_from(action)))
-
     now = uow.clock.now()
     by_outcome: dict[str, list[dict[str, Any]]] = {"sent": [], "failed": [], "lost": [], "retry": []}
     for call, errcode, msgid, error in results:
@@ -268,20 +263,30 @@ def _record_many(uow: UnitOfWork, results: list[tuple[Call, int | None, str | No
         _record_unnest(uow, now, by_outcome)
         return outcomes
     # one executemany per outcome; each carries its transition's ``from`` set and the claim token
-    if by_outcome["sent"]:
-        uow.session.execute(update(table).where(owned, from_("sent")).values(
-            state=P.delivery_to("sent"), sent_at=now, msgid=bindparam("rmsgid"), error=None), by_outcome["sent"])
-    if by_outcome["failed"]:
-        uow.session.execute(update(table).where(owned, from_("failed")).values(
-            state=P.delivery_to("failed"), error=bindparam("rerror")), by_outcome["failed"])
-    if by_outcome["lost"]:
-        uow.session.execute(update(table).where(owned, from_("lost")).values(
-            state=P.delivery_to("lost"), error="no_answer"), by_outcome["lost"])
-    if by_outcome["retry"]:
-        uow.session.execute(update(table).where(owned, from_("retry")).values(
-            state=P.delivery_to("retry"), next_attempt_at=bindparam("ragain"), claim=None,
-            error=bindparam("rerror")), by_outcome["retry"])
+    for outcome, statement in _BY_ROW.items():
+        if by_outcome[outcome]:
+            rows = by_outcome[outcome]
+            if outcome == "sent":
+                rows = [dict(r, rnow=now) for r in rows]
+            uow.session.execute(statement, rows)
     return outcomes
+
+
+def _by_row(action: str, **sets: Any) -> Any:  # an UPDATE statement, built once
+    """One row's result: ``… WHERE id = :rid AND claim = :rclaim AND state IN (<from-set>)``."""
+    table = DeliveryRow.__table__
+    return (update(table)
+            .where(table.c.id == bindparam("rid"), table.c.claim == bindparam("rclaim"),
+                   or_(*(table.c.state == s.value for s in sorted(P.delivery_from(action)))))
+            .values(state=P.delivery_to(action), **sets))
+
+
+_BY_ROW = {
+    "sent": _by_row("sent", sent_at=bindparam("rnow"), msgid=bindparam("rmsgid"), error=None),
+    "failed": _by_row("failed", error=bindparam("rerror")),
+    "lost": _by_row("lost", error="no_answer"),
+    "retry": _by_row("retry", next_attempt_at=bindparam("ragain"), claim=None, error=bindparam("rerror")),
+}
 
 
 def _unnest_update(action: str, sets: str, extra: tuple[tuple[str, str], ...] = ()) -> TextClause:
@@ -430,18 +435,21 @@ def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Re
     limiter = limiter or RateLimiter(rate, sleep=sleep)
     counts = WorkerCounts()
     recover_stale(uow_factory(), lease=LEASE)
-    in_flight: deque[tuple[Call, Future[tuple[int | None, str | None, str | None]]]] = deque()
+    in_flight: deque[tuple[Call, Future[list[tuple[int | None, str | None, str | None]]], int]] = deque()
     drained = False  # nothing was due at the last claim
 
-    def call_limited(call: Call) -> tuple[int | None, str | None, str | None]:
-        limiter.acquire()  # in the call thread: the main thread keeps claiming and recording
-        return call_wechat(sender, call)
+    def call_limited(group: list[Call]) -> list[tuple[int | None, str | None, str | None]]:
+        results = []
+        for call in group:  # a few calls per hand-off: one Future per call cost as much as a call
+            limiter.acquire()  # in the call thread: the main thread keeps claiming and recording
+            results.append(call_wechat(sender, call))
+        return results
 
-    def record_and_claim(done: list[tuple[Call, Future[tuple[int | None, str | None, str | None]]]],
+    def record_and_claim(done: list[tuple[Call, Future[list[tuple[int | None, str | None, str | None]]], int]],
                          limit: int | None) -> list[Call]:
         """Record ``done`` calls' results and (``limit`` set) skip opted-out rows and claim the next
         batch — one transaction, committed before any of the new calls is made."""
-        buffered = [(call, *future.result()) for call, future in done]
+        buffered = [(call, *future.result()[i]) for call, future, i in done]
         skipped = 0
         calls: list[Call] = []
         with uow_factory() as uow:
@@ -454,7 +462,7 @@ def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Re
         for (call, *_), outcome in zip(buffered, outcomes, strict=True):
             _count(counts, outcome, len(call.rows))
         counts.skipped += skipped
-        if skipped or any(call.purpose == "followup" for call, _ in done):  # their steps follow the rows at once
+        if skipped or any(call.purpose == "followup" for call, _, _ in done):  # their steps follow the rows at once
             from campaigns.services.followup import sync_from_ledger
 
             sync_from_ledger(uow_factory())  # a skipped follow-up step fails with the reason
@@ -481,7 +489,11 @@ def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Re
                 if calls:
                     counts.batches += 1
                     _render_calls(uow_factory, render, calls)
-                    in_flight.extend((call, pool.submit(call_limited, call)) for call in calls)
+                    size = max(1, min(MAX_GROUP, len(calls) // (4 * max(1, concurrency))))
+                    for first in range(0, len(calls), size):
+                        group = calls[first:first + size]
+                        future = pool.submit(call_limited, group)
+                        in_flight.extend((call, future, i) for i, call in enumerate(group))
             if in_flight:
                 continue
             finish_pushes(uow_factory())
