@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from campaigns.adapters.keepalive_http import KeepAliveConnection
 from campaigns.adapters.wechat_client import TOKEN_ERRORS, OpsWeChatClient
 from campaigns.domain.errors import WeChatApiError
 
@@ -49,14 +50,13 @@ class WeChatPushSender:
             return self.client.access_token
 
     # -- the hot path: one keep-alive connection per thread, WeChat's token from the shared row ---
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self) -> KeepAliveConnection:
         conn = getattr(self._local, "conn", None)
         if conn is not None and time.monotonic() - getattr(self._local, "used", 0.0) > IDLE_RECONNECT_SECONDS:
             conn.close()
             conn = None
         if conn is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            conn = cls(self._host, self._port, timeout=self.client.timeout)
+            conn = KeepAliveConnection(self._host, self._port, https=self._https, timeout=self.client.timeout)
             self._local.conn = conn
         return conn
 
@@ -76,16 +76,12 @@ class WeChatPushSender:
             return CallResult(exc.errcode or -1)
         for attempt in range(2):
             try:
-                conn = self._connection()
-                conn.request("POST", f"{self._path}{endpoint}?access_token={token}", body,
-                             {"Content-Type": "application/json"})
-                response = conn.getresponse()
-                raw = response.read()
+                status, raw = self._connection().post(f"{self._path}{endpoint}?access_token={token}", body)
                 self._local.used = time.monotonic()
             except (OSError, http.client.HTTPException):
                 self._drop()
                 return CallResult(None)
-            if response.status != 200:
+            if status != 200:
                 return CallResult(None)
             try:
                 result = json.loads(raw)

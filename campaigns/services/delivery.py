@@ -35,17 +35,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import TextClause, and_, bindparam, func, or_, select, text, update
 
 from campaigns.domain import pushes as P
 from campaigns.persistence.models import WeChatInboxRow
 from campaigns.persistence.pushes import DeliveryRow, OptOutRow, PushRow
 from clinical_core.domain.time import SHANGHAI
+from clinical_core.persistence.base import UTCDateTime
 from clinical_core.persistence.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=120)
+MAX_GROUP = 8  # calls handed to a call thread at once (a batch of 200 on 4 threads: groups of 8)
 SETTLE_GRACE = timedelta(minutes=15)
 ACTIVE_STATES = (P.DeliveryState.PENDING, P.DeliveryState.SENDING, P.DeliveryState.UNKNOWN)
 
@@ -133,57 +135,68 @@ def mass_clientmsgid(push_public_id: str, batch_no: int, claim: str) -> str:
 def skip_opted_out(uow: UnitOfWork) -> int:
     """Pending rows of recipients who opted out since planning are skipped (before any call)."""
     with uow:
-        result = uow.session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.state.in_(list(P.delivery_from("skip"))),
-                   DeliveryRow.openid.in_(select(OptOutRow.openid)))
-            .values(state=P.delivery_to("skip"), error="opt_out")
-            .execution_options(synchronize_session=False))
+        skipped = _skip_opted_out(uow)
         uow.commit()
-        return result.rowcount or 0
+        return skipped
+
+
+def _skip_opted_out(uow: UnitOfWork) -> int:
+    result = uow.session.execute(
+        update(DeliveryRow)
+        .where(DeliveryRow.state.in_(list(P.delivery_from("skip"))),
+               DeliveryRow.openid.in_(select(OptOutRow.openid)))
+        .values(state=P.delivery_to("skip"), error="opt_out")
+        .execution_options(synchronize_session=False))
+    return result.rowcount or 0
 
 
 def claim(uow: UnitOfWork, worker: str, *, limit: int = 100, rules: Rules = Rules()) -> list[Call]:
     """Claim due rows (committed as ``sending`` before any call). Quiet hours: nothing is claimed."""
-    calls: list[Call] = []
     with uow:
-        now = uow.clock.now()
-        if rules.quiet.contains(now, rules.tz):
-            return []
-        base = (select(DeliveryRow.id, DeliveryRow.push_id, DeliveryRow.batch_no, PushRow.kind)
-                .join(PushRow, PushRow.id == DeliveryRow.push_id)
-                .where(DeliveryRow.state == P.DeliveryState.PENDING, DeliveryRow.next_attempt_at <= now,
-                       DeliveryRow.variant != "*", PushRow.status == P.PushStatus.SENDING)
-                .order_by(DeliveryRow.id).limit(limit))
-        if uow.dialect == "postgresql":
-            base = base.with_for_update(of=DeliveryRow, skip_locked=True)
-        candidates = uow.session.execute(base).all()
-        if not candidates:
-            return []
-        token = _token()
-        template_ids = [r.id for r in candidates if r.kind == P.PushKind.TEMPLATE]
-        mass_first = next((r for r in candidates if r.kind == P.PushKind.MASS), None)
-        target = P.delivery_transition(P.DeliveryState.PENDING, "claim")
-        values = dict(state=target, claim=token, claimed_by=worker[:80], claimed_at=now,
-                      attempts=DeliveryRow.attempts + 1)
-        if template_ids:
-            uow.session.execute(update(DeliveryRow).where(
-                DeliveryRow.id.in_(template_ids), DeliveryRow.state == P.DeliveryState.PENDING
-            ).values(**values).execution_options(synchronize_session=False))
-        if mass_first is not None and not template_ids:  # one mass batch per claim
-            uow.session.execute(update(DeliveryRow).where(
-                DeliveryRow.push_id == mass_first.push_id, DeliveryRow.batch_no == mass_first.batch_no,
-                DeliveryRow.state == P.DeliveryState.PENDING, DeliveryRow.next_attempt_at <= now,
-                DeliveryRow.variant != "*",
-            ).values(**values).execution_options(synchronize_session=False))
-        t = DeliveryRow.__table__
-        claimed = uow.session.execute(
-            select(t.c.id, t.c.openid, t.c.patient_id, t.c.variant, t.c.batch_no, t.c.push_id, t.c.attempts)
-            .where(t.c.claim == token, t.c.state == target).order_by(t.c.id)).all()
-        p = PushRow.__table__
-        pushes = {r.id: r for r in uow.session.execute(
-            select(p.c.id, p.c.public_id, p.c.kind, p.c.variants, p.c.purpose).where(p.c.id.in_({r.push_id for r in claimed})))}
+        calls = _claim(uow, worker, limit=limit, rules=rules)
         uow.commit()
+    return calls
+
+
+def _claim(uow: UnitOfWork, worker: str, *, limit: int, rules: Rules) -> list[Call]:
+    """The claim inside an open unit of work; the caller commits it before making any call."""
+    calls: list[Call] = []
+    now = uow.clock.now()
+    if rules.quiet.contains(now, rules.tz):
+        return []
+    base = (select(DeliveryRow.id, DeliveryRow.push_id, DeliveryRow.batch_no, PushRow.kind)
+            .join(PushRow, PushRow.id == DeliveryRow.push_id)
+            .where(DeliveryRow.state == P.DeliveryState.PENDING, DeliveryRow.next_attempt_at <= now,
+                   DeliveryRow.variant != "*", PushRow.status == P.PushStatus.SENDING)
+            .order_by(DeliveryRow.id).limit(limit))
+    if uow.dialect == "postgresql":
+        base = base.with_for_update(of=DeliveryRow, skip_locked=True)
+    candidates = uow.session.execute(base).all()
+    if not candidates:
+        return []
+    token = _token()
+    template_ids = [r.id for r in candidates if r.kind == P.PushKind.TEMPLATE]
+    mass_first = next((r for r in candidates if r.kind == P.PushKind.MASS), None)
+    target = P.delivery_transition(P.DeliveryState.PENDING, "claim")
+    values = dict(state=target, claim=token, claimed_by=worker[:80], claimed_at=now,
+                  attempts=DeliveryRow.attempts + 1)
+    if template_ids:
+        uow.session.execute(update(DeliveryRow).where(
+            DeliveryRow.id.in_(template_ids), DeliveryRow.state == P.DeliveryState.PENDING
+        ).values(**values).execution_options(synchronize_session=False))
+    if mass_first is not None and not template_ids:  # one mass batch per claim
+        uow.session.execute(update(DeliveryRow).where(
+            DeliveryRow.push_id == mass_first.push_id, DeliveryRow.batch_no == mass_first.batch_no,
+            DeliveryRow.state == P.DeliveryState.PENDING, DeliveryRow.next_attempt_at <= now,
+            DeliveryRow.variant != "*",
+        ).values(**values).execution_options(synchronize_session=False))
+    t = DeliveryRow.__table__
+    claimed = uow.session.execute(
+        select(t.c.id, t.c.openid, t.c.patient_id, t.c.variant, t.c.batch_no, t.c.push_id, t.c.attempts)
+        .where(t.c.claim == token, t.c.state == target).order_by(t.c.id)).all()
+    p = PushRow.__table__
+    pushes = {r.id: r for r in uow.session.execute(
+        select(p.c.id, p.c.public_id, p.c.kind, p.c.variants, p.c.purpose).where(p.c.id.in_({r.push_id for r in claimed})))}
     contents: dict[tuple[int, str], dict[str, Any]] = {}
     for row in claimed:
         push = pushes[row.push_id]
@@ -213,53 +226,107 @@ def record_many(uow: UnitOfWork, results: list[tuple[Call, int | None, str | Non
                 delays: tuple[float, ...] = P.RETRY_DELAYS_SECONDS) -> list[P.Outcome]:
     """Write several calls' results in one transaction (a worker flushes every few calls; rows of a
     crash between call and flush stay ``sending`` and are settled as ``unknown``)."""
-    outcomes: list[P.Outcome] = []
-    table = DeliveryRow.__table__
-    owned = and_(table.c.id == bindparam("rid"), table.c.claim == bindparam("rclaim"))
-
-    def from_(action: str):  # noqa: ANN202 - the transition's ``from`` set, as SQL
-        return or_(*(table.c.state == s.value for s in P.delivery_from(action)))
-
     with uow:
-        now = uow.clock.now()
-        by_outcome: dict[str, list[dict[str, Any]]] = {"sent": [], "failed": [], "lost": [], "retry": []}
-        for call, errcode, msgid, error in results:
-            if len(call.rows) != 1 or (call.attempts is None and error is None
-                                       and P.classify(errcode) is P.Outcome.RETRY):
-                outcomes.append(_apply(uow, now, call, errcode, msgid, error, delays))
-                continue
-            key = {"rid": call.rows[0][0], "rclaim": call.claim}
-            outcome = P.classify(errcode) if error is None else P.Outcome.FAILED
-            if outcome is P.Outcome.SENT:
-                by_outcome["sent"].append(dict(key, rmsgid=msgid))
-            elif outcome is P.Outcome.FAILED:
-                by_outcome["failed"].append(dict(key, rerror=(error or f"wx:{errcode}")[:60]))
-            elif outcome is P.Outcome.UNKNOWN:
-                by_outcome["lost"].append(key)
-            else:  # RETRY: nothing was sent; back to pending after a delay, or give up
-                again = P.retry_at(now, call.attempts or 1, delays)
-                if again is None:
-                    by_outcome["failed"].append(dict(key, rerror=f"wx:{errcode}:gave_up"))
-                    outcome = P.Outcome.FAILED
-                else:
-                    by_outcome["retry"].append(dict(key, ragain=again, rerror=f"wx:{errcode}"))
-            outcomes.append(outcome)
-        # one executemany per outcome; each carries its transition's ``from`` set and the claim token
-        if by_outcome["sent"]:
-            uow.session.execute(update(table).where(owned, from_("sent")).values(
-                state=P.delivery_to("sent"), sent_at=now, msgid=bindparam("rmsgid"), error=None), by_outcome["sent"])
-        if by_outcome["failed"]:
-            uow.session.execute(update(table).where(owned, from_("failed")).values(
-                state=P.delivery_to("failed"), error=bindparam("rerror")), by_outcome["failed"])
-        if by_outcome["lost"]:
-            uow.session.execute(update(table).where(owned, from_("lost")).values(
-                state=P.delivery_to("lost"), error="no_answer"), by_outcome["lost"])
-        if by_outcome["retry"]:
-            uow.session.execute(update(table).where(owned, from_("retry")).values(
-                state=P.delivery_to("retry"), next_attempt_at=bindparam("ragain"), claim=None,
-                error=bindparam("rerror")), by_outcome["retry"])
+        outcomes = _record_many(uow, results, delays=delays)
         uow.commit()
     return outcomes
+
+
+def _record_many(uow: UnitOfWork, results: list[tuple[Call, int | None, str | None, str | None]], *,
+                 delays: tuple[float, ...]) -> list[P.Outcome]:
+    """``record_many`` inside an open unit of work (the caller commits)."""
+    outcomes: list[P.Outcome] = []
+    now = uow.clock.now()
+    by_outcome: dict[str, list[dict[str, Any]]] = {"sent": [], "failed": [], "lost": [], "retry": []}
+    for call, errcode, msgid, error in results:
+        if len(call.rows) != 1 or (call.attempts is None and error is None
+                                   and P.classify(errcode) is P.Outcome.RETRY):
+            outcomes.append(_apply(uow, now, call, errcode, msgid, error, delays))
+            continue
+        key = {"rid": call.rows[0][0], "rclaim": call.claim}
+        outcome = P.classify(errcode) if error is None else P.Outcome.FAILED
+        if outcome is P.Outcome.SENT:
+            by_outcome["sent"].append(dict(key, rmsgid=msgid))
+        elif outcome is P.Outcome.FAILED:
+            by_outcome["failed"].append(dict(key, rerror=(error or f"wx:{errcode}")[:60]))
+        elif outcome is P.Outcome.UNKNOWN:
+            by_outcome["lost"].append(key)
+        else:  # RETRY: nothing was sent; back to pending after a delay, or give up
+            again = P.retry_at(now, call.attempts or 1, delays)
+            if again is None:
+                by_outcome["failed"].append(dict(key, rerror=f"wx:{errcode}:gave_up"))
+                outcome = P.Outcome.FAILED
+            else:
+                by_outcome["retry"].append(dict(key, ragain=again, rerror=f"wx:{errcode}"))
+        outcomes.append(outcome)
+    if uow.dialect == "postgresql":
+        _record_unnest(uow, now, by_outcome)
+        return outcomes
+    # one executemany per outcome; each carries its transition's ``from`` set and the claim token
+    for outcome, statement in _BY_ROW.items():
+        if by_outcome[outcome]:
+            rows = by_outcome[outcome]
+            if outcome == "sent":
+                rows = [dict(r, rnow=now) for r in rows]
+            uow.session.execute(statement, rows)
+    return outcomes
+
+
+def _by_row(action: str, **sets: Any) -> Any:  # an UPDATE statement, built once
+    """One row's result: ``… WHERE id = :rid AND claim = :rclaim AND state IN (<from-set>)``."""
+    table = DeliveryRow.__table__
+    return (update(table)
+            .where(table.c.id == bindparam("rid"), table.c.claim == bindparam("rclaim"),
+                   or_(*(table.c.state == s.value for s in sorted(P.delivery_from(action)))))
+            .values(state=P.delivery_to(action), **sets))
+
+
+_BY_ROW = {
+    "sent": _by_row("sent", sent_at=bindparam("rnow"), msgid=bindparam("rmsgid"), error=None),
+    "failed": _by_row("failed", error=bindparam("rerror")),
+    "lost": _by_row("lost", error="no_answer"),
+    "retry": _by_row("retry", next_attempt_at=bindparam("ragain"), claim=None, error=bindparam("rerror")),
+}
+
+
+def _unnest_update(action: str, sets: str, extra: tuple[tuple[str, str], ...] = ()) -> TextClause:
+    """PostgreSQL: one UPDATE for a whole flush of one outcome. The rows come in as arrays
+    (``unnest``), so the statement's text is fixed — prepared once, planned once per flush, not
+    once per row — and it keeps every guard: the row's id, this claim's token, the transition's
+    ``from`` set."""
+    names = ", ".join(["id", "claim", *(name for name, _ in extra)])
+    arrays = ", ".join(["CAST(:ids AS bigint[])", "CAST(:claims AS text[])",
+                        *(f"CAST(:{name}s AS {sql}[])" for name, sql in extra)])
+    states = ", ".join(f"'{s.value}'" for s in sorted(P.delivery_from(action)))
+    return text(f"UPDATE {DeliveryRow.__tablename__} AS d SET state = '{P.delivery_to(action).value}', {sets} "
+                f"FROM unnest({arrays}) AS v({names}) "
+                f"WHERE d.id = v.id AND d.claim = v.claim AND d.state IN ({states})")
+
+
+_PG_SENT = _unnest_update("sent", "sent_at = :now, msgid = v.msgid, error = NULL", (("msgid", "text"),)).bindparams(
+    bindparam("now", type_=UTCDateTime()))
+_PG_FAILED = _unnest_update("failed", "error = v.error", (("error", "text"),))
+_PG_LOST = _unnest_update("lost", "error = 'no_answer'")
+_PG_RETRY = _unnest_update("retry", "next_attempt_at = v.again, claim = NULL, error = v.error",
+                           (("again", "timestamptz"), ("error", "text")))
+
+
+def _record_unnest(uow: UnitOfWork, now: datetime, by_outcome: dict[str, list[dict[str, Any]]]) -> None:
+    """PostgreSQL: one statement per outcome of a flush instead of one UPDATE per row."""
+
+    def arrays(outcome: str, **extra: str) -> dict[str, list[Any]]:
+        rows = by_outcome[outcome]
+        return {"ids": [r["rid"] for r in rows], "claims": [r["rclaim"] for r in rows],
+                **{f"{name}s": [r[key] for r in rows] for name, key in extra.items()}}
+
+    if by_outcome["sent"]:
+        uow.session.execute(_PG_SENT, dict(arrays("sent", msgid="rmsgid"), now=now))
+    if by_outcome["failed"]:
+        uow.session.execute(_PG_FAILED, arrays("failed", error="rerror"))
+    if by_outcome["lost"]:
+        uow.session.execute(_PG_LOST, arrays("lost"))
+    if by_outcome["retry"]:
+        uow.session.execute(_PG_RETRY, arrays("retry", again="ragain", error="rerror"))
 
 
 def _apply(uow: UnitOfWork, now: datetime, call: Call, errcode: int | None, msgid: str | None, error: str | None,
@@ -359,7 +426,7 @@ def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Re
                worker: str | None = None, rules: Rules = Rules(), rate: float | None = None, batch: int = 100,
                until_idle: bool = False, idle_sleep: float = 1.0, max_calls: int | None = None,
                sleep: Callable[[float], None] = _time.sleep, on_call: Callable[[WorkerCounts], None] | None = None,
-               should_stop: Callable[[], bool] = lambda: False, flush_every: int = 20,
+               should_stop: Callable[[], bool] = lambda: False, flush_every: int = 50,
                concurrency: int = 1, limiter: Limiter | None = None) -> WorkerCounts:
     """Deliver until stopped (or, with ``until_idle``, until nothing is due). ``concurrency`` calls
     are in flight at once (threads, one keep-alive connection each); results are written every
@@ -368,48 +435,66 @@ def run_worker(uow_factory: Callable[[], UnitOfWork], sender: Sender, render: Re
     limiter = limiter or RateLimiter(rate, sleep=sleep)
     counts = WorkerCounts()
     recover_stale(uow_factory(), lease=LEASE)
-    in_flight: deque[tuple[Call, Future[tuple[int | None, str | None, str | None]]]] = deque()
+    in_flight: deque[tuple[Call, Future[list[tuple[int | None, str | None, str | None]]], int]] = deque()
     drained = False  # nothing was due at the last claim
 
-    def call_limited(call: Call) -> tuple[int | None, str | None, str | None]:
-        limiter.acquire()  # in the call thread: the main thread keeps claiming and recording
-        return call_wechat(sender, call)
+    def call_limited(group: list[Call]) -> list[tuple[int | None, str | None, str | None]]:
+        results = []
+        for call in group:  # a few calls per hand-off: one Future per call cost as much as a call
+            limiter.acquire()  # in the call thread: the main thread keeps claiming and recording
+            results.append(call_wechat(sender, call))
+        return results
 
-    def flush(n: int) -> None:
-        done = [in_flight.popleft() for _ in range(min(n, len(in_flight)))]
-        buffered = [(call, *future.result()) for call, future in done]
+    def record_and_claim(done: list[tuple[Call, Future[list[tuple[int | None, str | None, str | None]]], int]],
+                         limit: int | None) -> list[Call]:
+        """Record ``done`` calls' results and (``limit`` set) skip opted-out rows and claim the next
+        batch — one transaction, committed before any of the new calls is made."""
+        buffered = [(call, *future.result()[i]) for call, future, i in done]
+        skipped = 0
+        calls: list[Call] = []
+        with uow_factory() as uow:
+            outcomes = _record_many(uow, buffered, delays=rules.retry_delays) if buffered else []
+            if limit is not None:
+                skipped = _skip_opted_out(uow)
+                calls = _claim(uow, me, limit=limit, rules=rules)
+            uow.commit()
         counts.calls += len(buffered)
-        for (call, *_), outcome in zip(buffered, record_many(uow_factory(), buffered, delays=rules.retry_delays),
-                                       strict=True):
+        for (call, *_), outcome in zip(buffered, outcomes, strict=True):
             _count(counts, outcome, len(call.rows))
-        if any(call.purpose == "followup" for call, _ in done):  # their steps follow the rows at once
+        counts.skipped += skipped
+        if skipped or any(call.purpose == "followup" for call, _, _ in done):  # their steps follow the rows at once
             from campaigns.services.followup import sync_from_ledger
 
-            sync_from_ledger(uow_factory())
-        if on_call is not None:
+            sync_from_ledger(uow_factory())  # a skipped follow-up step fails with the reason
+        if buffered and on_call is not None:
             on_call(counts)
+        return calls
 
-    # A pipeline: the next batch is claimed (committed ``sending``) and rendered while the current
-    # one's calls are in flight, and results are recorded every ``flush_every`` calls in call order.
+    # A pipeline: results are recorded in call order, ``flush_every`` at a time, in the same
+    # transaction that claims (commits ``sending``) the next batch when fewer than half a batch is
+    # in flight; the new batch is rendered while the older calls are still in flight.
+    low_water = max(batch // 2, flush_every)
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="push-call") as pool:
         while True:
             stopping = should_stop()
-            budget = None if max_calls is None else max_calls - counts.calls - len(in_flight)
-            if not stopping and len(in_flight) < max(batch // 2, flush_every) and (budget is None or budget > 0):
-                skipped = skip_opted_out(uow_factory())
-                if skipped:
-                    counts.skipped += skipped
-                    from campaigns.services.followup import sync_from_ledger
-
-                    sync_from_ledger(uow_factory())  # a skipped follow-up step fails with the reason
-                calls = claim(uow_factory(), me, limit=batch if budget is None else min(batch, budget), rules=rules)
-                drained = not calls
+            done = [in_flight.popleft() for _ in range(min(flush_every, len(in_flight)))]
+            budget = None if max_calls is None else max_calls - counts.calls - len(done) - len(in_flight)
+            limit = None
+            if not stopping and len(in_flight) < low_water and (budget is None or budget > 0):
+                limit = batch if budget is None else min(batch, budget)
+            if done or limit is not None:
+                calls = record_and_claim(done, limit)
+                if limit is not None:
+                    drained = not calls
                 if calls:
                     counts.batches += 1
                     _render_calls(uow_factory, render, calls)
-                    in_flight.extend((call, pool.submit(call_limited, call)) for call in calls)
+                    size = max(1, min(MAX_GROUP, len(calls) // (4 * max(1, concurrency))))
+                    for first in range(0, len(calls), size):
+                        group = calls[first:first + size]
+                        future = pool.submit(call_limited, group)
+                        in_flight.extend((call, future, i) for i, call in enumerate(group))
             if in_flight:
-                flush(flush_every)
                 continue
             finish_pushes(uow_factory())
             if stopping or until_idle and drained or (max_calls is not None and counts.calls >= max_calls):
