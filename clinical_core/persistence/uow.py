@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import TracebackType
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinical_core.domain.time import Clock
@@ -38,6 +38,15 @@ class UnitOfWork:
         self.vault = vault
         self._after_commit: list[Callable[[], None]] = []
         self._read_only = False
+        self._connection: Connection | None = None
+
+    @property
+    def connection(self) -> Connection:
+        """The transaction's connection, for SQLAlchemy Core statements on hot paths (no ORM objects,
+        no flush: a use case that mixes both flushes its ORM objects first)."""
+        if self._connection is None:
+            self._connection = self.session.connection()
+        return self._connection
 
     @property
     def dialect(self) -> str:
@@ -53,6 +62,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
         self._after_commit = []
+        self._connection = None
         if self.engine.dialect.name == "sqlite" and not self._read_only:
             # SQLite: take the write lock when the use case starts (BEGIN IMMEDIATE), waiting on the
             # busy timeout. A deferred transaction that read first and writes later fails at once
@@ -60,7 +70,7 @@ class UnitOfWork:
             # without risking a deadlock), which concurrent API requests hit constantly. Reads
             # outside units of work (the fake HIS, the payment sandbox) stay deferred.
             try:
-                self.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+                self._connection = self.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             except BaseException:
                 self.session.close()
                 raise
@@ -74,6 +84,7 @@ class UnitOfWork:
         finally:
             self.session.close()
             self._read_only = False
+            self._connection = None
 
     def commit(self) -> None:
         if self._read_only:
