@@ -28,8 +28,6 @@ from clinical_core.ports.vault import Vault
 class UnitOfWork:
     """SQLAlchemy unit of work, carrying the clock and vault services need."""
 
-    session: Session
-
     def __init__(self, engine: Engine, clock: Clock, vault: Vault,
                  session_factory: sessionmaker[Session] | None = None) -> None:
         self._factory = session_factory or sessionmaker(bind=engine, expire_on_commit=False)
@@ -38,14 +36,28 @@ class UnitOfWork:
         self.vault = vault
         self._after_commit: list[Callable[[], None]] = []
         self._read_only = False
+        self._session: Session | None = None
         self._connection: Connection | None = None
+        self._bare: Connection | None = None  # a read-only unit of work's own connection (no Session)
+
+    @property
+    def session(self) -> Session:
+        """The ORM session of this unit of work (created on first use by a read-only one)."""
+        if self._session is None:
+            # A read-only unit of work that started on its bare connection: the session joins it.
+            self._session = self._factory(bind=self._bare) if self._bare is not None else self._factory()
+        return self._session
 
     @property
     def connection(self) -> Connection:
         """The transaction's connection, for SQLAlchemy Core statements on hot paths (no ORM objects,
-        no flush: a use case that mixes both flushes its ORM objects first)."""
+        no flush: a use case that mixes both flushes its ORM objects first). A read-only unit of work
+        that only runs Core statements never builds a Session: a pooled connection, rolled back."""
         if self._connection is None:
-            self._connection = self.session.connection()
+            if self._read_only and self._session is None:
+                self._bare = self._connection = self.engine.connect()
+            else:
+                self._connection = self.session.connection()
         return self._connection
 
     @property
@@ -60,10 +72,12 @@ class UnitOfWork:
         return self
 
     def __enter__(self) -> UnitOfWork:
-        self.session = self._factory()
         self._after_commit = []
-        self._connection = None
-        if self.engine.dialect.name == "sqlite" and not self._read_only:
+        self._session = self._connection = self._bare = None
+        if self._read_only:
+            return self  # session or connection on first use
+        self._session = self._factory()
+        if self.engine.dialect.name == "sqlite":
             # SQLite: take the write lock when the use case starts (BEGIN IMMEDIATE), waiting on the
             # busy timeout. A deferred transaction that read first and writes later fails at once
             # with "database is locked" when another writer committed in between (it cannot wait
@@ -80,11 +94,17 @@ class UnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            self.session.rollback()
+            if self._session is not None:
+                self._session.rollback()
         finally:
-            self.session.close()
-            self._read_only = False
-            self._connection = None
+            try:
+                if self._session is not None:
+                    self._session.close()
+            finally:
+                if self._bare is not None:
+                    self._bare.close()  # rolls the read back
+                self._read_only = False
+                self._connection = self._bare = None
 
     def commit(self) -> None:
         if self._read_only:
