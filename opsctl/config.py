@@ -43,6 +43,11 @@ class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=1, le=65535)
     public_base_url: str = "http://127.0.0.1:8700"
+    # Worker threads per ``opsctl serve`` process for blocking work (database use cases); anyio's
+    # default is 40. More threads than the database can use at once only queue inside it: on
+    # SQLite 40 writers polling the write lock cost 1.5x the CPU per request and seconds of p99
+    # latency against 12 (docs/BENCHMARKS.md, "Consultation API throughput").
+    threads: int = Field(default=12, ge=1, le=200)
 
 
 class SearchSettings(BaseModel):

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, Up
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from clinical_core.api.security import PrincipalDep, UowDep
+from clinical_core.api.security import CallerDep, PrincipalDep, UowDep
 from clinical_core.domain.consultation import ATTACHMENT_TYPES, ConsultStatus, MessageKind, PaymentState, ServiceKind
 from clinical_core.ports.attachments import AttachmentStore
 from clinical_core.ports.his import HisPort
@@ -100,9 +100,9 @@ def appoint_team(service_id: str, body: Team, principal: PrincipalDep, uow: UowD
 
 
 @router.post("/consultations", response_model=consultation.CreatedConsultation, status_code=201, summary="患者下单")
-def create(body: NewConsultation, principal: PrincipalDep, uow: UowDep,
-           payments: PaymentsDep) -> consultation.CreatedConsultation:
-    return consultation.create_consultation(uow, principal, payments, body.service_id, body.question)
+async def create(body: NewConsultation, caller: CallerDep, payments: PaymentsDep) -> consultation.CreatedConsultation:
+    # Hot routes are async and make one thread hop for the token check and the use case (``Caller``).
+    return await caller.run(consultation.create_consultation, payments, body.service_id, body.question)
 
 
 @router.post("/payments/wechat/notify", summary="微信支付结果通知（支付平台回调，签名校验）")
@@ -135,13 +135,13 @@ def cancel(consultation_id: str, principal: PrincipalDep, uow: UowDep) -> consul
 @router.post("/consultations/{consultation_id}/messages", response_model=consultation.MessageView, status_code=201,
              summary="发送消息（文字、图片、语音）")
 async def post_message(
-    consultation_id: str, principal: PrincipalDep, uow: UowDep, store: StoreDep,
+    consultation_id: str, caller: CallerDep, store: StoreDep,
     kind: Annotated[MessageKind, Form()], text: Annotated[str | None, Form()] = None,
     file: Annotated[UploadFile | None, File()] = None,
 ) -> consultation.MessageView:
     data = await file.read(MAX_UPLOAD + 1) if file is not None else None
-    # The service does blocking database work: off the event loop, like every sync endpoint.
-    return await run_in_threadpool(consultation.post_message, uow, principal, store, consultation_id, kind, text, data)
+    # The token check and the service's blocking database work: one hop off the event loop.
+    return await caller.run(consultation.post_message, store, consultation_id, kind, text, data)
 
 
 @router.get("/consultations/{consultation_id}/messages/{message_id}/attachment", summary="消息附件")
@@ -172,8 +172,8 @@ def todo(principal: PrincipalDep, uow: UowDep, mode: str = "personal") -> Views:
 
 
 @router.post("/consultations/{consultation_id}/claim", response_model=consultation.ConsultationView, summary="接诊")
-def claim(consultation_id: str, principal: PrincipalDep, uow: UowDep) -> consultation.ConsultationView:
-    return consultation.claim_consultation(uow, principal, consultation_id)
+async def claim(consultation_id: str, caller: CallerDep) -> consultation.ConsultationView:
+    return await caller.run(consultation.claim_consultation, consultation_id)
 
 
 @router.post("/consultations/{consultation_id}/transfer", response_model=consultation.ConsultationView,
@@ -185,8 +185,8 @@ def transfer(consultation_id: str, body: Transfer, principal: PrincipalDep,
 
 @router.post("/consultations/{consultation_id}/reply", response_model=consultation.ConsultationView,
              summary="医生回复（处理意见）")
-def reply(consultation_id: str, body: Reply, principal: PrincipalDep, uow: UowDep) -> consultation.ConsultationView:
-    return consultation.reply_consultation(uow, principal, consultation_id, body.conclusion)
+async def reply(consultation_id: str, body: Reply, caller: CallerDep) -> consultation.ConsultationView:
+    return await caller.run(consultation.reply_consultation, consultation_id, body.conclusion)
 
 
 @router.get("/me/health-record", response_model=consult_records.HealthRecord,

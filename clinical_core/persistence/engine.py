@@ -23,8 +23,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # A file database: as many pooled connections as the HTTP server has request threads, so that
-        # a burst does not open (and pragma) overflow connections only to close them again.
+        # A file database: at least as many pooled connections as the HTTP server has request threads
+        # (``http.threads``, 12 by default; up to 40), so that a burst does not open (and pragma)
+        # overflow connections only to close them again.
         options = {"pool_size": 10, "max_overflow": 30, **kwargs} if parsed.database not in (None, "", ":memory:") \
             else kwargs
         engine = create_engine(parsed, **options)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import TracebackType
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinical_core.domain.time import Clock
@@ -28,8 +28,6 @@ from clinical_core.ports.vault import Vault
 class UnitOfWork:
     """SQLAlchemy unit of work, carrying the clock and vault services need."""
 
-    session: Session
-
     def __init__(self, engine: Engine, clock: Clock, vault: Vault,
                  session_factory: sessionmaker[Session] | None = None) -> None:
         self._factory = session_factory or sessionmaker(bind=engine, expire_on_commit=False)
@@ -38,6 +36,29 @@ class UnitOfWork:
         self.vault = vault
         self._after_commit: list[Callable[[], None]] = []
         self._read_only = False
+        self._session: Session | None = None
+        self._connection: Connection | None = None
+        self._bare: Connection | None = None  # a read-only unit of work's own connection (no Session)
+
+    @property
+    def session(self) -> Session:
+        """The ORM session of this unit of work (created on first use by a read-only one)."""
+        if self._session is None:
+            # A read-only unit of work that started on its bare connection: the session joins it.
+            self._session = self._factory(bind=self._bare) if self._bare is not None else self._factory()
+        return self._session
+
+    @property
+    def connection(self) -> Connection:
+        """The transaction's connection, for SQLAlchemy Core statements on hot paths (no ORM objects,
+        no flush: a use case that mixes both flushes its ORM objects first). A read-only unit of work
+        that only runs Core statements never builds a Session: a pooled connection, rolled back."""
+        if self._connection is None:
+            if self._read_only and self._session is None:
+                self._bare = self._connection = self.engine.connect()
+            else:
+                self._connection = self.session.connection()
+        return self._connection
 
     @property
     def dialect(self) -> str:
@@ -51,16 +72,19 @@ class UnitOfWork:
         return self
 
     def __enter__(self) -> UnitOfWork:
-        self.session = self._factory()
         self._after_commit = []
-        if self.engine.dialect.name == "sqlite" and not self._read_only:
+        self._session = self._connection = self._bare = None
+        if self._read_only:
+            return self  # session or connection on first use
+        self._session = self._factory()
+        if self.engine.dialect.name == "sqlite":
             # SQLite: take the write lock when the use case starts (BEGIN IMMEDIATE), waiting on the
             # busy timeout. A deferred transaction that read first and writes later fails at once
             # with "database is locked" when another writer committed in between (it cannot wait
             # without risking a deadlock), which concurrent API requests hit constantly. Reads
             # outside units of work (the fake HIS, the payment sandbox) stay deferred.
             try:
-                self.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+                self._connection = self.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             except BaseException:
                 self.session.close()
                 raise
@@ -70,10 +94,17 @@ class UnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            self.session.rollback()
+            if self._session is not None:
+                self._session.rollback()
         finally:
-            self.session.close()
-            self._read_only = False
+            try:
+                if self._session is not None:
+                    self._session.close()
+            finally:
+                if self._bare is not None:
+                    self._bare.close()  # rolls the read back
+                self._read_only = False
+                self._connection = self._bare = None
 
     def commit(self) -> None:
         if self._read_only:

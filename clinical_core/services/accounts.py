@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from clinical_core.domain.access import Principal, ensure_role
 from clinical_core.domain.errors import Conflict, InvalidInput, NotFound, Unauthenticated
@@ -208,20 +208,26 @@ def revoke_token(uow: UnitOfWork, principal: Principal, token_id: str) -> None:
         uow.commit()
 
 
+# The token check runs on every API request: built once (only its compiled form is looked up per
+# request), Core columns (no ORM entities or loading), executed on the transaction's connection.
+_TOKEN, _ACCOUNT, _STAFF, _PATIENT = (ApiTokenRow.__table__, AccountRow.__table__, StaffRow.__table__,
+                                      PatientRow.__table__)
+_PRINCIPAL_OF_TOKEN = (
+    select(_TOKEN.c.revoked_at, _TOKEN.c.expires_at, _ACCOUNT.c.active, _ACCOUNT.c.public_id, _ACCOUNT.c.username,
+           _ACCOUNT.c.role, _STAFF.c.public_id, _PATIENT.c.public_id)
+    .select_from(_TOKEN.join(_ACCOUNT, _TOKEN.c.account_id == _ACCOUNT.c.id)
+                 .outerjoin(_STAFF, _ACCOUNT.c.staff_id == _STAFF.c.id)
+                 .outerjoin(_PATIENT, _ACCOUNT.c.patient_id == _PATIENT.c.id))
+    .where(_TOKEN.c.token_hash == bindparam("token_hash"))
+)
+
+
 def authenticate(uow: UnitOfWork, token: str) -> Principal:
     """Bearer token → principal. Unknown, expired, revoked or inactive: refused."""
     if not token or not token.startswith(TOKEN_PREFIX):
         raise Unauthenticated("缺少或无法识别的访问令牌")
     with uow.read_only():  # every API request passes here: never behind the writers
-        # Columns, not entities: no ORM objects to build for a check that runs on every request.
-        found = uow.session.execute(
-            select(ApiTokenRow.revoked_at, ApiTokenRow.expires_at, AccountRow.active, AccountRow.public_id,
-                   AccountRow.username, AccountRow.role, StaffRow.public_id, PatientRow.public_id)
-            .join(AccountRow, ApiTokenRow.account_id == AccountRow.id)
-            .outerjoin(StaffRow, AccountRow.staff_id == StaffRow.id)
-            .outerjoin(PatientRow, AccountRow.patient_id == PatientRow.id)
-            .where(ApiTokenRow.token_hash == hash_token(token))
-        ).first()
+        found = uow.connection.execute(_PRINCIPAL_OF_TOKEN, {"token_hash": hash_token(token)}).first()
         if found is None:
             raise Unauthenticated("访问令牌无效")
         revoked_at, expires_at, active, account_id, username, role, staff_id, patient_id = found

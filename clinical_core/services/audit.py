@@ -38,6 +38,22 @@ def record(
     )
 
 
+_INSERT = AuditRow.__table__.insert()
+
+
+def entry(uow: UnitOfWork, actor: str, action: str, entity_type: str, entity_id: str, **details: Any) -> dict[str, Any]:
+    """One entry as parameters for ``record_all`` (same rules as ``record``)."""
+    return {"at": uow.clock.now(), "actor": actor, "action": action, "entity_type": entity_type,
+            "entity_id": entity_id, "details": details}
+
+
+def record_all(uow: UnitOfWork, entries: list[dict[str, Any]]) -> None:
+    """Append entries in one statement (an executemany) on the transaction's connection: the
+    hot paths that write with SQLAlchemy Core use it; nothing is left for the ORM to flush."""
+    if entries:
+        uow.connection.execute(_INSERT, entries)
+
+
 def list_entries(
     uow: UnitOfWork,
     *,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, bindparam, case, func, select
 
 from clinical_core.domain.access import Principal, ensure_role
 from clinical_core.domain.consultation import (
@@ -37,12 +37,13 @@ from clinical_core.domain.consultation import (
 from clinical_core.domain.errors import Conflict, ExternalServiceError, Forbidden, InvalidInput, NotFound
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.masking import mask_name
-from clinical_core.domain.staff import Role, ensure_may_consult_online
+from clinical_core.domain.staff import FilingStatus, Qualification, Role, ensure_may_consult_online
 from clinical_core.domain.time import local_date
 from clinical_core.persistence.consultation import (
     ConsultationRow,
     ConsultMessageRow,
     ConsultPaymentRow,
+    ConsultRefundRow,
     ConsultServiceRow,
     ConsultTeamMemberRow,
 )
@@ -52,7 +53,6 @@ from clinical_core.ports.attachments import AttachmentStore
 from clinical_core.ports.payment import PaymentGateway
 from clinical_core.services import audit
 from clinical_core.services.consult_ledger import ledger_of, request_refund_in_tx
-from clinical_core.services.organisation import qualification_of
 
 READERS = frozenset({Role.ADMIN, Role.OPERATIONS, Role.CUSTOMER_SERVICE})
 PAYMENT_ACTOR = "payment:notification"
@@ -108,6 +108,87 @@ class ConsultationDetail:
     messages: tuple[MessageView, ...]
 
 
+# --- the hot path's statements (SQLAlchemy Core, built once per process) ---
+#
+# Creating, claiming and messaging are what every consultation does, on every request: they read
+# only the columns they need and write with Core INSERT/UPDATE on the transaction's connection (no
+# ORM objects, identity map or flush), with the audit entries of one request in one executemany.
+# The statements are built here once, so each execution only looks up its compiled form.
+
+_C = ConsultationRow.__table__
+_S = ConsultServiceRow.__table__
+_P = PatientRow.__table__
+_D = DepartmentRow.__table__
+_ST = StaffRow.__table__
+_M = ConsultMessageRow.__table__
+_T = ConsultTeamMemberRow.__table__
+_PAY = ConsultPaymentRow.__table__
+_REF = ConsultRefundRow.__table__
+_SERVICE_DOCTOR = StaffRow.__table__.alias("service_doctor")
+_ORDER_DOCTOR = StaffRow.__table__.alias("order_doctor")
+
+# The ordering service with what the order needs: its pool (the addressed doctor's department for a
+# personal service), that department's and doctor's names, and the ordering patient (outer-joined on
+# the patient's public id, so a missing patient is told apart from a missing service).
+_POOL = case((_S.c.doctor_id.is_not(None), _SERVICE_DOCTOR.c.department_id), else_=_S.c.department_id)
+_SERVICE_AND_PATIENT = (
+    select(_S.c.id, _S.c.public_id, _S.c.kind, _S.c.enabled, _S.c.price_fen, _S.c.time_limit_minutes,
+           _S.c.doctor_id, _POOL.label("department_id"), _SERVICE_DOCTOR.c.public_id.label("doctor_public_id"),
+           _SERVICE_DOCTOR.c.name.label("doctor_name"), _D.c.name.label("department_name"),
+           _P.c.id.label("patient_pk"), _P.c.public_id.label("patient_public_id"), _P.c.name_enc, _P.c.openid)
+    .select_from(_S.outerjoin(_SERVICE_DOCTOR, _SERVICE_DOCTOR.c.id == _S.c.doctor_id)
+                 .outerjoin(_D, _D.c.id == _POOL)
+                 .outerjoin(_P, _P.c.public_id == bindparam("patient_id")))
+    .where(_S.c.public_id == bindparam("service_id"))
+)
+_INSERT_ORDER = _C.insert()
+_INSERT_PAYMENT = _PAY.insert()
+_INSERT_MESSAGE = _M.insert()
+
+# A staff member, with the columns of the online-consultation qualification check (R07, R14).
+_STAFF = select(_ST.c.id, _ST.c.public_id, _ST.c.name, _ST.c.active, _ST.c.department_id, _ST.c.role, _ST.c.title,
+                _ST.c.licence_no, _ST.c.practising_since, _ST.c.filing_status, _ST.c.may_prescribe,
+                _ST.c.phone_enc).where(_ST.c.public_id == bindparam("staff_id"))
+_PATIENT_PK = select(_P.c.id).where(_P.c.public_id == bindparam("patient_id"))
+_TEAM_MEMBER = select(_T.c.id).where(_T.c.service_id == bindparam("service_id"), _T.c.staff_id == bindparam("staff_id"))
+
+# One order with everything its view shows, the ledger included (succeeded payments and refunds).
+_PAID = select(func.coalesce(func.sum(_PAY.c.amount_fen), 0)).where(
+    _PAY.c.consultation_id == _C.c.id, _PAY.c.status == "succeeded").scalar_subquery()
+_REFUNDED = select(func.coalesce(func.sum(_REF.c.amount_fen), 0)).where(
+    _REF.c.consultation_id == _C.c.id, _REF.c.status == "succeeded").scalar_subquery()
+_ORDER_VIEW = (
+    select(_C.c.id, _C.c.public_id, _C.c.service_id, _C.c.kind, _C.c.status, _C.c.patient_id, _C.c.department_id,
+           _C.c.doctor_id, _C.c.price_fen, _C.c.created_at, _C.c.paid_at, _C.c.answer_deadline, _C.c.closed_at,
+           _C.c.close_reason, _C.c.transfer_count, _C.c.review_rating,
+           _P.c.public_id.label("patient_public_id"), _P.c.name_enc, _D.c.name.label("department_name"),
+           _ORDER_DOCTOR.c.public_id.label("doctor_public_id"), _ORDER_DOCTOR.c.name.label("doctor_name"),
+           _PAID.label("paid_fen"), _REFUNDED.label("refunded_fen"))
+    .select_from(_C.join(_P, _P.c.id == _C.c.patient_id).outerjoin(_D, _D.c.id == _C.c.department_id)
+                 .outerjoin(_ORDER_DOCTOR, _ORDER_DOCTOR.c.id == _C.c.doctor_id))
+    .where(_C.c.public_id == bindparam("consultation_id"))
+)
+# The order's own columns, locked (PostgreSQL; SQLite's writer already holds the database).
+_ORDER_FOR_UPDATE = (
+    select(_C.c.id, _C.c.public_id, _C.c.service_id, _C.c.kind, _C.c.status, _C.c.patient_id, _C.c.department_id,
+           _C.c.doctor_id)
+    .where(_C.c.public_id == bindparam("consultation_id")).with_for_update()
+)
+# The claim: only a row still waiting (and not addressed to someone else) matches.
+_CLAIM = (
+    _C.update()
+    .where(_C.c.id == bindparam("row_id"), _C.c.status == ConsultStatus.WAITING.value,
+           _C.c.doctor_id.is_(None) | (_C.c.doctor_id == bindparam("staff_id")))
+    .values(status=bindparam("to"), doctor_id=bindparam("staff_id"), claimed_at=bindparam("now"))
+)
+# A doctor's first message starts the consultation: guarded on the status it was read in.
+_START = (
+    _C.update()
+    .where(_C.c.id == bindparam("row_id"), _C.c.status == bindparam("from_status"))
+    .values(status=bindparam("to"), started_at=bindparam("now"))
+)
+
+
 # --- loading, access and the one place a status is assigned ---
 
 
@@ -121,24 +202,29 @@ def _load(uow: UnitOfWork, public_id: str, *, lock: bool = False) -> Consultatio
     return row
 
 
-def _me(uow: UnitOfWork, principal: Principal) -> StaffRow:
-    row = uow.session.scalar(select(StaffRow).where(StaffRow.public_id == principal.staff_id))
+def _me(uow: UnitOfWork, principal: Principal) -> Row[Any]:
+    """The calling doctor's staff columns (``_STAFF``); an inactive or missing one is refused."""
+    row = uow.connection.execute(_STAFF, {"staff_id": principal.staff_id}).first()
     if row is None or not row.active:
         raise Forbidden("当前账号未关联在职医生")
     return row
 
 
-def _ensure_qualified(uow: UnitOfWork, doctor: StaffRow) -> None:
+def _ensure_qualified(uow: UnitOfWork, doctor: Row[Any]) -> None:
     """R07 (and R14: the account is this doctor's own): checked before claiming and replying."""
-    ensure_may_consult_online(qualification_of(doctor), local_date(uow.clock.now()))
+    qualification = Qualification(
+        role=Role(doctor.role), title=doctor.title, licence_no=doctor.licence_no,
+        practising_since=doctor.practising_since, filing=FilingStatus(doctor.filing_status),
+        may_prescribe=doctor.may_prescribe,
+    )
+    ensure_may_consult_online(qualification, local_date(uow.clock.now()))
 
 
 def _is_team_member(uow: UnitOfWork, service_id: int, staff_id: int) -> bool:
-    return uow.session.scalar(select(ConsultTeamMemberRow.id).where(
-        ConsultTeamMemberRow.service_id == service_id, ConsultTeamMemberRow.staff_id == staff_id)) is not None
+    return uow.connection.execute(_TEAM_MEMBER, {"service_id": service_id, "staff_id": staff_id}).first() is not None
 
 
-def _may_take(uow: UnitOfWork, row: ConsultationRow, doctor: StaffRow) -> bool:
+def _may_take(uow: UnitOfWork, row: ConsultationRow | Row[Any], doctor: Row[Any]) -> bool:
     """Whether this doctor may claim (or see, while waiting) the order."""
     kind = ServiceKind(row.kind)
     if kind in PERSONAL_KINDS:
@@ -148,19 +234,21 @@ def _may_take(uow: UnitOfWork, row: ConsultationRow, doctor: StaffRow) -> bool:
     return row.department_id == doctor.department_id
 
 
-def _ensure_access(uow: UnitOfWork, principal: Principal, row: ConsultationRow) -> None:
-    """A patient sees only their own orders; a doctor those addressed to, claimed by or waiting for them."""
+def _ensure_access(uow: UnitOfWork, principal: Principal, row: ConsultationRow | Row[Any]) -> Row[Any] | None:
+    """A patient sees only their own orders; a doctor those addressed to, claimed by or waiting for them.
+    Returns the doctor's staff columns when the caller is a doctor."""
     if principal.role is Role.PATIENT:
-        patient_pk = uow.session.scalar(select(PatientRow.id).where(PatientRow.public_id == principal.patient_id))
+        patient_pk = uow.connection.execute(_PATIENT_PK, {"patient_id": principal.patient_id}).scalar()
         if patient_pk is None or patient_pk != row.patient_id:
             raise Forbidden("患者只能查看本人的咨询")
-        return
+        return None
     if principal.role is Role.DOCTOR:
         doctor = _me(uow, principal)
         if row.doctor_id == doctor.id or (row.status == ConsultStatus.WAITING and _may_take(uow, row, doctor)):
-            return
+            return doctor
         raise Forbidden("医生只能查看本人接诊或本科室待接诊的咨询")
     ensure_role(principal, READERS)
+    return None
 
 
 def _move(uow: UnitOfWork, row: ConsultationRow, action: Action, actor: str, **details: Any) -> None:
@@ -169,6 +257,29 @@ def _move(uow: UnitOfWork, row: ConsultationRow, action: Action, actor: str, **d
     row.status = transition(row.public_id, before, action).value
     audit.record(uow, actor, f"consultation.{action.value}", "consultation", row.public_id,
                  **{"from": before.value, "to": row.status}, **details)
+
+
+def _step(uow: UnitOfWork, public_id: str, before: ConsultStatus, action: Action, actor: str,
+          entries: list[dict[str, Any]], **details: Any) -> ConsultStatus:
+    """The same named, guarded transition for the Core hot path: returns the new status for the
+    caller's INSERT or conditional UPDATE and appends its audit entry to ``entries``."""
+    after = transition(public_id, before, action)
+    entries.append(audit.entry(uow, actor, f"consultation.{action.value}", "consultation", public_id,
+                               **{"from": before.value, "to": after.value}, **details))
+    return after
+
+
+def _view_of(uow: UnitOfWork, r: Row[Any], **changed: Any) -> ConsultationView:
+    """The view of an ``_ORDER_VIEW`` row, with the columns this transaction changed since."""
+    status = ConsultStatus(changed.get("status", r.status))
+    money = Ledger(int(r.paid_fen), int(r.refunded_fen))
+    return ConsultationView(
+        r.public_id, r.kind, status.value, status.label, payment_state(r.price_fen, money).value,
+        r.price_fen, money.paid_fen, money.refunded_fen, r.patient_public_id,
+        mask_name(uow.vault.decrypt(r.name_enc)), r.department_name,
+        changed.get("doctor_public_id", r.doctor_public_id), changed.get("doctor_name", r.doctor_name),
+        r.created_at, r.paid_at, r.answer_deadline, r.closed_at, r.close_reason, r.transfer_count, r.review_rating,
+    )
 
 
 def _view(uow: UnitOfWork, row: ConsultationRow, money: Ledger | None = None) -> ConsultationView:
@@ -203,49 +314,56 @@ def _settle_paid(uow: UnitOfWork, row: ConsultationRow, actor: str) -> None:
 def create_consultation(
     uow: UnitOfWork, principal: Principal, gateway: PaymentGateway, service_id: str, question: str,
 ) -> CreatedConsultation:
-    """下单. A paid service returns WeChat prepay parameters; a free one goes straight to the pool."""
+    """下单. A paid service returns WeChat prepay parameters; a free one goes straight to the pool.
+
+    Hot path (Core): one SELECT (service, pool, doctor, patient), one INSERT of the order in the
+    status its transitions reached (created, or created → paid → waiting for a free service), one
+    executemany of its audit entries; the payment record for a paid one."""
     ensure_role(principal, {Role.PATIENT})
     text = check_question(question)
     now = uow.clock.now()
     with uow:
-        service = uow.session.scalar(select(ConsultServiceRow).where(ConsultServiceRow.public_id == service_id))
-        if service is None or not service.enabled:
+        found = uow.connection.execute(_SERVICE_AND_PATIENT, {"service_id": service_id,
+                                                               "patient_id": principal.patient_id}).first()
+        if found is None or not found.enabled:
             raise NotFound(f"咨询服务 {service_id} 不存在或已停用")
-        patient = uow.session.scalar(select(PatientRow).where(PatientRow.public_id == principal.patient_id))
-        if patient is None:
+        if found.patient_pk is None:
             raise Forbidden("当前账号未关联患者")
-        department_id = service.department_id
-        if service.doctor_id:
-            department_id = uow.session.scalar(select(StaffRow.department_id).where(
-                StaffRow.id == service.doctor_id))
-        row = ConsultationRow(
-            public_id=new_public_id("con"), service_id=service.id, kind=service.kind, patient_id=patient.id,
-            department_id=department_id, doctor_id=service.doctor_id, status=ConsultStatus.CREATED.value,
-            price_fen=service.price_fen, question_enc=uow.vault.encrypt(text), created_at=now, transfer_count=0,
-        )
-        uow.session.add(row)
-        uow.session.flush()
-        audit.record(uow, principal.actor, "consultation.create", "consultation", row.public_id,
-                     service=service.public_id, price_fen=service.price_fen)
+        public_id, actor = new_public_id("con"), principal.actor
+        entries = [audit.entry(uow, actor, "consultation.create", "consultation", public_id,
+                               service=found.public_id, price_fen=found.price_fen)]
+        status, paid_at, deadline = ConsultStatus.CREATED, None, None
         out_trade_no, params = None, {}
-        if service.price_fen == 0:
-            _settle_paid(uow, row, principal.actor)
-        else:
+        if found.price_fen == 0:  # pay + enqueue: the answer clock starts now
+            status = _step(uow, public_id, status, Action.PAY, actor, entries)
+            paid_at = now
+            deadline = answer_deadline(now, timedelta(minutes=found.time_limit_minutes))
+            status = _step(uow, public_id, status, Action.ENQUEUE, actor, entries)
+        order = {"public_id": public_id, "service_id": found.id, "kind": found.kind, "patient_id": found.patient_pk,
+                 "department_id": found.department_id, "doctor_id": found.doctor_id, "status": status.value,
+                 "price_fen": found.price_fen, "question_enc": uow.vault.encrypt(text), "created_at": now,
+                 "paid_at": paid_at, "answer_deadline": deadline, "transfer_count": 0}
+        row_id = uow.connection.execute(_INSERT_ORDER, order).inserted_primary_key[0]
+        if found.price_fen:
             out_trade_no = new_public_id("pay")[4:][:32]
-            payment = ConsultPaymentRow(public_id=new_public_id("cpy"), consultation_id=row.id,
-                                        out_trade_no=out_trade_no, amount_fen=service.price_fen,
-                                        status="pending", created_at=now)
-            uow.session.add(payment)
             # The provider's order number is idempotent: if this transaction rolls back, the
             # provider's unpaid order simply expires.
-            prepay = gateway.prepay(out_trade_no, service.price_fen, ServiceKind(service.kind).label,
-                                    patient.openid)
-            payment.prepay_id = prepay.prepay_id
+            prepay = gateway.prepay(out_trade_no, found.price_fen, ServiceKind(found.kind).label, found.openid)
+            uow.connection.execute(_INSERT_PAYMENT, {
+                "public_id": new_public_id("cpy"), "consultation_id": row_id, "out_trade_no": out_trade_no,
+                "amount_fen": found.price_fen, "status": "pending", "created_at": now,
+                "prepay_id": prepay.prepay_id})
             params = prepay.client_params
-        uow.session.flush()
-        view = CreatedConsultation(_view(uow, row), out_trade_no, params)
+        audit.record_all(uow, entries)
+        no_money = Ledger(0, 0)  # no payment of this order can have succeeded yet
+        view = ConsultationView(
+            public_id, found.kind, status.value, status.label, payment_state(found.price_fen, no_money).value,
+            found.price_fen, 0, 0, found.patient_public_id, mask_name(uow.vault.decrypt(found.name_enc)),
+            found.department_name, found.doctor_public_id, found.doctor_name, now, paid_at, deadline,
+            None, None, 0, None,
+        )
         uow.commit()
-    return view
+    return CreatedConsultation(view, out_trade_no, params)
 
 
 def handle_paid_notification(
@@ -320,34 +438,32 @@ def _claim_write(uow: UnitOfWork, row_id: int, staff_id: int, now: datetime) -> 
     """The claim, settled by the database: only a row still waiting (and not taken
     by someone else) is updated, so of two concurrent claims exactly one matches."""
     target = transition("", ConsultStatus.WAITING, Action.CLAIM)
-    result = uow.session.execute(
-        update(ConsultationRow)
-        .where(ConsultationRow.id == row_id, ConsultationRow.status == ConsultStatus.WAITING.value,
-               (ConsultationRow.doctor_id.is_(None)) | (ConsultationRow.doctor_id == staff_id))
-        .values(status=target.value, doctor_id=staff_id, claimed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    result = uow.connection.execute(_CLAIM, {"row_id": row_id, "staff_id": staff_id, "to": target.value, "now": now})
+    return result.rowcount == 1
 
 
 def claim_consultation(uow: UnitOfWork, principal: Principal, consultation_id: str) -> ConsultationView:
-    """接诊. Exactly one doctor wins; the others get a conflict."""
+    """接诊. Exactly one doctor wins; the others get a conflict.
+
+    Hot path (Core): the doctor, the order with its view columns, the conditional UPDATE, the audit."""
     ensure_role(principal, {Role.DOCTOR})
     now = uow.clock.now()
     with uow:
         doctor = _me(uow, principal)
         _ensure_qualified(uow, doctor)
-        row = _load(uow, consultation_id)
+        row = uow.connection.execute(_ORDER_VIEW, {"consultation_id": consultation_id}).first()
+        if row is None:
+            raise NotFound(f"未找到咨询订单 {consultation_id}")
         transition(row.public_id, ConsultStatus(row.status), Action.CLAIM)
         if not _may_take(uow, row, doctor):
             raise Forbidden("该咨询不属于本人或本科室，不能接诊")
         if not _claim_write(uow, row.id, doctor.id, now):
             raise Conflict(f"咨询订单 {consultation_id} 已被其他医生接诊")
-        audit.record(uow, principal.actor, "consultation.claim", "consultation", row.public_id,
-                     **{"from": ConsultStatus.WAITING.value, "to": ConsultStatus.CLAIMED.value},
-                     doctor=doctor.public_id)
-        uow.session.refresh(row)
-        view = _view(uow, row)
+        audit.record_all(uow, [audit.entry(
+            uow, principal.actor, "consultation.claim", "consultation", row.public_id,
+            **{"from": ConsultStatus.WAITING.value, "to": ConsultStatus.CLAIMED.value}, doctor=doctor.public_id)])
+        view = _view_of(uow, row, status=ConsultStatus.CLAIMED, doctor_public_id=doctor.public_id,
+                        doctor_name=doctor.name)
         uow.commit()
     return view
 
@@ -379,41 +495,46 @@ def post_message(
     uow: UnitOfWork, principal: Principal, store: AttachmentStore, consultation_id: str, kind: MessageKind,
     text: str | None = None, attachment: bytes | None = None,
 ) -> MessageView:
-    """咨询消息 (文字、图片、语音). A doctor's first message starts the consultation."""
+    """咨询消息 (文字、图片、语音). A doctor's first message starts the consultation.
+
+    Hot path (Core): the order (locked), the caller, the guarded start, the message, the audit entries."""
     ensure_role(principal, {Role.PATIENT, Role.DOCTOR})
     mime = check_message(kind, text, attachment)
     with uow:
-        row = _load(uow, consultation_id, lock=True)
-        _ensure_access(uow, principal, row)
+        row = uow.connection.execute(_ORDER_FOR_UPDATE, {"consultation_id": consultation_id}).first()
+        if row is None:
+            raise NotFound(f"未找到咨询订单 {consultation_id}")
+        doctor = _ensure_access(uow, principal, row)
         status = ConsultStatus(row.status)
-        staff_id = None
-        if principal.role is Role.DOCTOR:
-            doctor = _me(uow, principal)
+        staff_id, now, entries = None, uow.clock.now(), []
+        if doctor is not None:
             if row.doctor_id != doctor.id:
                 raise Forbidden("请先接诊再回复")
             _ensure_qualified(uow, doctor)
             staff_id = doctor.id
             if status is ConsultStatus.CLAIMED:
-                _move(uow, row, Action.START, principal.actor)
-                row.started_at = uow.clock.now()
+                after = _step(uow, row.public_id, status, Action.START, principal.actor, entries)
+                if uow.connection.execute(_START, {"row_id": row.id, "from_status": status.value,
+                                                   "to": after.value, "now": now}).rowcount != 1:
+                    raise Conflict(f"咨询订单 {consultation_id} 状态已变化，请刷新后重试")
             elif status not in CONVERSATION:
                 raise Conflict(f"咨询订单 {consultation_id} 当前状态为「{status.label}」，不能发送消息")
         elif status not in OPEN:
             raise Conflict(f"咨询订单 {consultation_id} 当前状态为「{status.label}」，不能发送消息")
         blob = store.put(attachment) if attachment is not None else None
-        message = ConsultMessageRow(
-            public_id=new_public_id("msg"), consultation_id=row.id, sender=principal.role.value, staff_id=staff_id,
-            kind=kind.value, text_enc=uow.vault.encrypt(text.strip()) if text and text.strip() else None,
-            attachment_sha256=blob.sha256 if blob else None, attachment_mime=mime,
-            attachment_size=blob.size if blob else None, created_at=uow.clock.now(),
-        )
-        uow.session.add(message)
-        uow.session.flush()
-        audit.record(uow, principal.actor, "consultation.message", "consultation", row.public_id,
-                     message=message.public_id, kind=kind.value)
-        view = _message_view(uow, message)
+        clear = text.strip() if text and text.strip() else None
+        message = MessageView(new_public_id("msg"), principal.role.value, kind.value, clear,
+                              blob.sha256 if blob else None, mime, blob.size if blob else None, now)
+        uow.connection.execute(_INSERT_MESSAGE, {
+            "public_id": message.public_id, "consultation_id": row.id, "sender": message.sender,
+            "staff_id": staff_id, "kind": message.kind, "text_enc": uow.vault.encrypt(clear) if clear else None,
+            "attachment_sha256": message.attachment_sha256, "attachment_mime": mime,
+            "attachment_size": message.attachment_size, "created_at": now})
+        entries.append(audit.entry(uow, principal.actor, "consultation.message", "consultation", row.public_id,
+                                   message=message.public_id, kind=kind.value))
+        audit.record_all(uow, entries)
         uow.commit()
-    return view
+    return message
 
 
 def reply_consultation(uow: UnitOfWork, principal: Principal, consultation_id: str, conclusion: str) -> ConsultationView:

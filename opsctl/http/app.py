@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -19,7 +23,15 @@ from opsctl.wiring import Container
 
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
     container = container or Container(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The threadpool that runs sync routes and dependencies (``http.threads``), per event loop.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http.threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="opsctl 互联网医院 API",
         version=__version__,
         description="医生、药师、护士与患者应用调用的临床接口。所有接口需 Bearer 令牌（opsctl users token 签发）。",

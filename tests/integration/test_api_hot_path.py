@@ -130,3 +130,96 @@ def test_serve_worker_refuses_an_unmigrated_database(tmp_path: Path, monkeypatch
     monkeypatch.setenv("OPSCTL_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(ConfigurationError):
         app_from_environment()
+
+
+# --- the Core hot path (create, claim, message): the same rules and views as the ORM paths ---
+
+
+def test_core_hot_path_gives_the_views_and_audit_of_the_orm_paths(container: Container) -> None:
+    """Create, claim and a doctor's first message are written with Core statements; what they return
+    must equal what the ORM read path (``get_consultation``) shows afterwards, transitions audited in
+    order with their from/to, the message encrypted at rest and the patient's name masked."""
+    from clinical_core.adapters.payment_sandbox import SandboxPaymentGateway
+    from clinical_core.domain.consultation import MessageKind
+    from clinical_core.persistence.consultation import ConsultMessageRow
+    from clinical_core.services import consultation
+
+    clinic = build_clinic(container)
+    service = consult_settings.configure_service(container.uow(), OPS, consult_settings.ServiceSettings(
+        kind=ServiceKind.DEPARTMENT, price_fen=0, department_code="CARD")).public_id
+    gateway = SandboxPaymentGateway(container.clock)
+    created = consultation.create_consultation(container.uow(), clinic.patient, gateway, service, "胸闷一周想咨询")
+    order = created.consultation.public_id
+    detail = consultation.get_consultation(container.uow(), clinic.patient, order)
+    assert created.consultation == detail.consultation
+    assert (created.consultation.status, created.consultation.payment_state) == ("waiting", "free")
+    assert created.consultation.patient_name != "张伟" and created.consultation.patient_name.startswith("张")
+
+    claimed = consultation.claim_consultation(container.uow(), clinic.doctor_a, order)
+    assert claimed == consultation.get_consultation(container.uow(), clinic.doctor_a, order).consultation
+    assert (claimed.status, claimed.doctor_id) == ("claimed", clinic.doctor_a.staff_id)
+
+    message = consultation.post_message(container.uow(), clinic.doctor_a, container.attachments, order,
+                                        MessageKind.TEXT, "  建议到院复查心电图 ")
+    detail = consultation.get_consultation(container.uow(), clinic.doctor_a, order)
+    assert detail.messages == (message,) and message.text == "建议到院复查心电图"
+    assert detail.consultation.status == "in_progress"
+    with container.uow() as uow:
+        stored = uow.session.scalar(select(ConsultMessageRow.text_enc).where(
+            ConsultMessageRow.public_id == message.public_id))
+        assert stored and "心电图" not in stored
+        row = uow.session.scalar(select(ConsultationRow).where(ConsultationRow.public_id == order))
+        assert row is not None and row.started_at is not None and row.claimed_at is not None
+        audit = [(a.action, a.details.get("from"), a.details.get("to")) for a in uow.session.scalars(
+            select(AuditRow).where(AuditRow.entity_id == order).order_by(AuditRow.id))]
+    assert audit[:6] == [("consultation.create", None, None), ("consultation.pay", "created", "paid"),
+                         ("consultation.enqueue", "paid", "waiting"), ("consultation.read", None, None),
+                         ("consultation.claim", "waiting", "claimed"), ("consultation.read", None, None)]
+    assert audit[6:] == [("consultation.start", "claimed", "in_progress"), ("consultation.message", None, None),
+                         ("consultation.read", None, None)]
+
+
+def test_core_create_of_a_paid_service_records_the_pending_payment(container: Container) -> None:
+    from clinical_core.adapters.payment_sandbox import SandboxPaymentGateway
+    from clinical_core.services import consultation
+
+    clinic = build_clinic(container)
+    service = consult_settings.configure_service(container.uow(), OPS, consult_settings.ServiceSettings(
+        kind=ServiceKind.DEPARTMENT, price_fen=2500, department_code="CARD")).public_id
+    created = consultation.create_consultation(container.uow(), clinic.patient, SandboxPaymentGateway(container.clock),
+                                               service, "胸闷一周想咨询")
+    assert (created.consultation.status, created.consultation.payment_state) == ("created", "unpaid")
+    assert created.consultation.answer_deadline is None and created.out_trade_no
+    with container.uow() as uow:
+        payment = uow.session.scalar(select(ConsultPaymentRow).where(
+            ConsultPaymentRow.out_trade_no == created.out_trade_no))
+        assert payment is not None and (payment.status, payment.amount_fen) == ("pending", 2500)
+        assert payment.prepay_id and created.pay_params["package"] == f"prepay_id={payment.prepay_id}"
+
+
+def test_read_only_unit_of_work_without_a_session_rolls_back(container: Container) -> None:
+    """The token check's unit of work runs Core on a bare pooled connection; a later ``uow.session``
+    in the same block joins that connection, and nothing is committed."""
+    uow = container.uow()
+    with uow.read_only():
+        assert uow.connection.execute(select(AuditRow.id).limit(1)).all() is not None
+        uow.session.add(AuditRow(at=container.clock.now(), actor="test", action="test.bare", entity_type="test",
+                                 entity_id="1", details={}))
+        uow.session.flush()
+    with container.uow().read_only() as reader:
+        assert reader.connection.execute(select(AuditRow.id).where(AuditRow.action == "test.bare")).first() is None
+
+
+def test_serve_sizes_its_threadpool_from_configuration(sqlite_container: Container) -> None:
+    import anyio.to_thread
+
+    from opsctl.config import HttpSettings
+    from opsctl.http.app import create_app
+
+    settings = sqlite_container.settings.model_copy(update={"http": HttpSettings(threads=7)})
+
+    async def tokens() -> float:
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    with TestClient(create_app(settings, sqlite_container)) as client:
+        assert client.portal is not None and client.portal.call(tokens) == 7
