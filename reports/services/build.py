@@ -22,7 +22,7 @@ from clinical_core.persistence.models import DepartmentRow, StaffRow
 from clinical_core.persistence.prescription import PrescriptionRow
 from clinical_core.persistence.uow import UnitOfWork
 from reports.adapters.excel import DetailSheet, StagedDetails, stage_details, write_workbook
-from reports.adapters.pdf import write_pdf
+from reports.adapters.pdf import TrendCharts, write_pdf
 from reports.domain.formatting import fmt_change
 from reports.domain.suggestions import DEFAULT_RULES, Rules
 from reports.metrics.catalogue import REGISTRY
@@ -82,7 +82,8 @@ def build(uow: UnitOfWork, principal: Principal, spec: ReportSpec, out_dir: Path
     prescriptions) do not depend on the figures: a worker thread streams them into the workbook's
     file over its own connection while this thread runs the metric statements and draws the PDF
     (the statements wait on the database, the PDF on the CPU the detail rows leave), and the
-    workbook's other sheets are added at the end."""
+    workbook's other sheets are added at the end. Likewise each trend chart of the PDF is drawn by a
+    second worker as soon as its metric line is computed."""
     ensure_role(principal, READERS)  # before the worker reads anything
     step = advance or (lambda _label: None)
     stem = file_stem(spec)
@@ -90,18 +91,22 @@ def build(uow: UnitOfWork, principal: Principal, spec: ReportSpec, out_dir: Path
     staging = out_dir / f".{stem}.xlsx.details"
     stop = threading.Event()
     try:
-        with ThreadPoolExecutor(1, thread_name_prefix="report-details") as pool:
+        with ThreadPoolExecutor(1, thread_name_prefix="report-details") as pool, \
+                ThreadPoolExecutor(1, thread_name_prefix="report-charts") as drawing:
             staged = pool.submit(_stage_details, uow, spec, staging, stop.is_set)
+            charts = TrendCharts(drawing.submit)
             try:
-                report = collect(uow, principal, spec, targets=targets, rules=rules, advance=step, registry=registry)
+                report = collect(uow, principal, spec, targets=targets, rules=rules, advance=step, registry=registry,
+                                 on_line=charts.offer)
                 step("PDF 报告")
-                pages = write_pdf(report, out_dir / f"{stem}.pdf", rules)
+                pages = write_pdf(report, out_dir / f"{stem}.pdf", rules, charts)
                 step("指标数据 CSV")
                 extract = write_extract(report, out_dir / f"{stem}-metrics.csv", uow, registry)
                 step("Excel 工作簿")
                 xlsx = write_workbook(report, out_dir / f"{stem}.xlsx", staged.result())
             except BaseException:
                 stop.set()  # the worker stops at its next block of rows
+                drawing.shutdown(wait=False, cancel_futures=True)
                 raise
     finally:
         staging.unlink(missing_ok=True)
