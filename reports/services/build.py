@@ -21,7 +21,12 @@ from clinical_core.persistence.consultation import ConsultationRow
 from clinical_core.persistence.models import DepartmentRow, StaffRow
 from clinical_core.persistence.prescription import PrescriptionRow
 from clinical_core.persistence.uow import UnitOfWork
-from reports.adapters.excel import DetailSheet, StagedDetails, stage_details, write_workbook
+from reports.adapters.excel import (
+    DetailSheet,
+    StagedDetails,
+    stage_details,
+    write_workbook,
+)
 from reports.adapters.pdf import TrendCharts, write_pdf
 from reports.domain.formatting import fmt_change
 from reports.domain.suggestions import DEFAULT_RULES, Rules

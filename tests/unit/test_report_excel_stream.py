@@ -5,6 +5,7 @@ formats and the body style, awkward text must survive, and the other sheets must
 
 from __future__ import annotations
 
+import io
 import threading
 import zipfile
 from datetime import datetime
@@ -15,7 +16,13 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from reports.adapters import excel
-from reports.adapters.excel import DetailSheet, DetailsCancelled, _finish, _table_sheet, stage_details
+from reports.adapters.excel import (
+    DetailsCancelled,
+    DetailSheet,
+    _finish,
+    _table_sheet,
+    stage_details,
+)
 
 COLUMNS = [("订单号", None, 30), ("时间", "datetime", 18), ("金额（元）", "fen_yuan", 12), ("评分", None, 8), ("备注", None, 20)]
 
@@ -29,7 +36,7 @@ def _write(path: Path, rows: list[list[object]]) -> excel.StagedDetails:
     for ws in details:
         wb._sheets.remove(ws)
         wb._sheets.append(ws)
-    import io
+
     buffer = io.BytesIO()
     wb.save(buffer)
     _finish(path, buffer.getvalue(), [ws.path.lstrip("/") for ws in details], staged)
@@ -76,7 +83,7 @@ def test_a_workbook_whose_detail_sheets_differ_from_the_staged_ones_is_refused(t
     staged = stage_details(tmp_path / "s.zip", [DetailSheet("问诊明细", COLUMNS, iter([["con_1"]]))])
     wb = Workbook(write_only=True)
     other = _table_sheet(wb, "问诊明细", COLUMNS[:3], ())  # other columns than staged
-    import io
+
     buffer = io.BytesIO()
     wb.save(buffer)
     with pytest.raises(RuntimeError, match="does not match"):
