@@ -272,7 +272,7 @@ def _rows_xml(rows: Iterable[Sequence[Any]], styles: Sequence[tuple[int, int]], 
     chunk: list[str] = []
     append = chunk.append
     r = 1
-    for r, row in enumerate(rows, start=2):  # noqa: B007 (r: the last row, after the loop)
+    for r, row in enumerate(rows, start=2):
         append(f'<row r="{r}">')
         for (letter, text_open, number_open, style), v in zip(columns, row, strict=False):
             kind = type(v)

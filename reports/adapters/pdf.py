@@ -5,6 +5,7 @@ page numbers ("第 n 页 / 共 m 页")."""
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -119,6 +120,21 @@ def render_html(report: ReportData, rules: Rules = DEFAULT_RULES, ahead: TrendCh
         last_day=(end.astimezone(SHANGHAI) - timedelta(days=1)).date(),
         tone=_tone, change=fmt_change, value=lambda m, v: fmt(v, m.unit, m.unit_label),
         pct=lambda v: fmt(v, "ratio"))
+
+
+_WARM_UP = ('<html lang="zh-CN" style=\'font-family: {fonts}\'><p>预热 <b>中文字体</b> 0123456789</p><img alt="" '
+            'src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==">'
+            '</html>')
+
+
+def warm_up() -> None:
+    """Import WeasyPrint and lay out and write a one-line document in the report's fonts, regular
+    and bold, with an image: the first document of a process pays for loading the CJK fonts
+    (tens of megabytes) and WeasyPrint's style sheets, which the report service lets a worker do
+    while the figures are computed."""
+    from weasyprint import HTML
+
+    HTML(string=_WARM_UP.format(fonts=FONTS)).render().write_pdf(io.BytesIO())
 
 
 def write_pdf(report: ReportData, path: Path, rules: Rules = DEFAULT_RULES, ahead: TrendCharts | None = None) -> int:

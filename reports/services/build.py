@@ -27,7 +27,7 @@ from reports.adapters.excel import (
     stage_details,
     write_workbook,
 )
-from reports.adapters.pdf import TrendCharts, write_pdf
+from reports.adapters.pdf import TrendCharts, warm_up, write_pdf
 from reports.domain.formatting import fmt_change
 from reports.domain.suggestions import DEFAULT_RULES, Rules
 from reports.metrics.catalogue import REGISTRY
@@ -99,11 +99,13 @@ def build(uow: UnitOfWork, principal: Principal, spec: ReportSpec, out_dir: Path
         with ThreadPoolExecutor(1, thread_name_prefix="report-details") as pool, \
                 ThreadPoolExecutor(1, thread_name_prefix="report-charts") as drawing:
             staged = pool.submit(_stage_details, uow, spec, staging, stop.is_set)
+            warmed = drawing.submit(warm_up)  # before the first chart: WeasyPrint's fonts, while the statements run
             charts = TrendCharts(drawing.submit)
             try:
                 report = collect(uow, principal, spec, targets=targets, rules=rules, advance=step, registry=registry,
                                  on_line=charts.offer)
                 step("PDF 报告")
+                warmed.result()  # WeasyPrint on one thread at a time
                 pages = write_pdf(report, out_dir / f"{stem}.pdf", rules, charts)
                 step("指标数据 CSV")
                 extract = write_extract(report, out_dir / f"{stem}-metrics.csv", uow, registry)
