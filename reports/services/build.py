@@ -4,6 +4,7 @@ the PDF and the CSV extract of the metric values, and returns the paths and head
 from __future__ import annotations
 
 import csv
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -93,7 +94,7 @@ def build(uow: UnitOfWork, principal: Principal, spec: ReportSpec, out_dir: Path
     step = advance or (lambda _label: None)
     stem = file_stem(spec)
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = out_dir / f".{stem}.xlsx.details"
+    staging = out_dir / f".{stem}.{os.getpid()}.{threading.get_ident()}.xlsx.details"  # one per build
     stop = threading.Event()
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="report-details") as pool, \
