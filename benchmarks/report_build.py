@@ -16,7 +16,10 @@ and a prescription (reviewed, paid, delivered) for every third consultation.
   process: the registry's SQL for the periods and dimensions the report shows
   (``reports.services.collect.plan``), each statement once, unbatched; the mean of the two runs.
 The ratio total / bare is the cost of everything that is not that SQL (goal ≤ 1.5). The JSON also
-gives the build's phases and the time of the metric statements the build itself ran.
+gives the build's phases and the time of the metric statements the build itself ran. The detail rows
+(``detail_rows_worker``) and most trend charts (``trend_charts``, the time spent drawing them, partly
+inside ``collect``) are produced by worker threads during the build: those phases overlap the others;
+``waiting_for_detail_rows`` is what the build waited for the detail worker at the end.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from clinical_core.domain.time import FixedClock
 from opsctl import db
 from opsctl.config import Settings
 from opsctl.wiring import Container
+from reports.adapters import pdf as pdf_module
 from reports.domain.periods import Period
 from reports.metrics import engine
 from reports.metrics.catalogue import REGISTRY
@@ -155,7 +159,9 @@ def timed_build(container: Container, spec: ReportSpec, out: Path, anchor_runs: 
         return timed
 
     patched = {(collect_module, "evaluate"): measured, (build_module, "collect"): phase("collect", build_module.collect),
-               (build_module, "write_workbook"): phase("workbook_with_details", build_module.write_workbook),
+               (build_module, "_stage_details"): phase("detail_rows_worker", build_module._stage_details),
+               (pdf_module, "_trend"): phase("trend_charts", pdf_module._trend),
+               (build_module, "write_workbook"): phase("workbook_other_sheets", build_module.write_workbook),
                (build_module, "write_pdf"): phase("pdf_with_charts", build_module.write_pdf),
                (build_module, "write_extract"): phase("csv_extract", build_module.write_extract)}
     saved = {target: getattr(*target) for target in patched}
@@ -173,6 +179,8 @@ def timed_build(container: Container, spec: ReportSpec, out: Path, anchor_runs: 
     finally:
         for (module, name), fn in saved.items():
             setattr(module, name, fn)
+    in_line = sum(phases.get(k, 0.0) for k in ("collect", "pdf_with_charts", "csv_extract", "workbook_other_sheets"))
+    phases["waiting_for_detail_rows"] = round(max(0.0, total - in_line), 2)
     log(f"{spec.kind.value} {spec.period.code}: bare queries again")
     after, statements = bare_queries(container, spec)
     bare = after if before is None else (before + after) / 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from collections.abc import Sequence
 from functools import cache
 
@@ -31,6 +32,11 @@ def cjk_family() -> str:
         if family in available:
             return family
     raise RuntimeError("未找到中文字体：请安装 fonts-noto-cjk 或 fonts-wqy-microhei（make setup）")
+
+
+# matplotlib's rcParams (set per chart by ``rc_context``) and pyplot's figure list are global: one
+# chart at a time in this process (the report service draws some on a worker thread)
+_DRAWING = threading.RLock()
 
 
 def _style() -> dict[str, object]:
@@ -64,7 +70,7 @@ def _value_formatter(unit: str) -> FuncFormatter:
 def trend_chart(title: str, unit: str, points: Sequence[tuple[str, float | int | None]], *, bar: bool,
                 width: float = 3.4, height: float = 1.9) -> str:
     """Twelve months of one metric; the last point (this period) highlighted."""
-    with plt.rc_context(_style()):
+    with _DRAWING, plt.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
         labels = [label.replace("年", "年\n") for label, _ in points]
         values = [0 if v is None else v for _, v in points]
@@ -91,7 +97,7 @@ def ranking_chart(title: str, unit: str, rows: Sequence[tuple[str, float | int |
                   width: float = 6.8, height: float | None = None) -> str:
     """Horizontal bars, largest on top (departments, channels)."""
     rows = [(label, 0 if v is None else v) for label, v in rows][:12]
-    with plt.rc_context(_style()):
+    with _DRAWING, plt.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(width, height or max(1.4, 0.32 * len(rows) + 0.6)), layout="constrained")
         labels = [r[0] for r in rows][::-1]
         values = [r[1] for r in rows][::-1]

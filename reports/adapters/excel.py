@@ -8,10 +8,11 @@ format; ratios are fractions with a percentage format; headers are frozen and co
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from copy import copy
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
-from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
+from zipfile import ZIP_DEFLATED, ZipFile
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -59,8 +60,16 @@ def cell_value(value: float | None, unit: str | None) -> float | int | None:
     return value / 100 if unit == "fen" else value
 
 
-def write_workbook(report: ReportData, path: Path, details: Sequence[DetailSheet] = ()) -> Path:
+def write_workbook(report: ReportData, path: Path, details: Sequence[DetailSheet] | StagedDetails = ()) -> Path:
+    """The workbook at ``path``. ``details``: the detail sheets, or the same already staged by
+    ``stage_details`` (beside the report's other work)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not isinstance(details, StagedDetails):
+        details = stage_details(path.with_name(f".{path.name}.details"), details)
+    staged = details
     wb = Workbook(write_only=True)
+    # the detail sheets first, as in the staged workbook (the same style ids); last in the tab order
+    detail_sheets = [ws for ws, _ in _detail_sheets(wb, staged.sheets)]
     _summary(wb, report)
     for module in report.modules:
         _metric_sheet(wb, module, report.in_module(module), report)
@@ -74,14 +83,12 @@ def write_workbook(report: ReportData, path: Path, details: Sequence[DetailSheet
         _table_sheet(wb, "各渠道转化", [("渠道", None, 24), ("扫码关注（人）", "count", 16), ("首次问诊（人）", "count", 16),
                                      ("转化率", "ratio", 12)],
                      ([c.channel, c.base, c.converted, c.rate] for c in report.channels))
-    streamed = []
-    for detail in details:  # header, widths and frozen pane by openpyxl; the rows streamed in after the save
-        ws = _table_sheet(wb, detail.title, detail.columns, ())
-        streamed.append((ws, detail, _column_styles(ws, [c[1] for c in detail.columns])))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
-    if streamed:
-        _stream_rows(path, [(ws.path.lstrip("/"), detail.rows, styles) for ws, detail, styles in streamed])
+    for ws in detail_sheets:  # the tab order (openpyxl names the parts in it when saving)
+        wb._sheets.remove(ws)
+        wb._sheets.append(ws)
+    skeleton = io.BytesIO()
+    wb.save(skeleton)
+    _finish(path, skeleton.getvalue(), [ws.path.lstrip("/") for ws in detail_sheets], staged)
     return path
 
 
@@ -144,11 +151,75 @@ def _table_sheet(wb: Workbook, title: str, columns: Sequence[tuple[str, str | No
 #
 # A year of detail is millions of cells, and openpyxl spends ~50 µs on each even in write-only mode
 # (a cell object, its value bound and type-checked, an lxml element). The detail rows are plain
-# values of a few known kinds, so they are written as the sheet's XML text directly: openpyxl
-# writes the workbook with each detail sheet's header row (and every style the rows use, as
-# ``_column_styles`` registers them), and ``_stream_rows`` then copies the package, splicing the
-# rows into those sheets' ``<sheetData>``. The cells are what openpyxl itself writes: numbers as
-# ``<v>``, datetimes as Excel serial days, text as inline strings, the same style ids.
+# values of a few known kinds, so they are written as the sheet's XML text directly, and before
+# the rest of the workbook exists: ``stage_details`` starts the workbook's zip with the detail
+# sheets (openpyxl writes each one's header row, widths and frozen pane; the rows go in as text),
+# which the report service runs beside its metric queries and the PDF. ``write_workbook`` then
+# adds every other part. The cells are what openpyxl itself writes: numbers as ``<v>``, datetimes
+# as Excel serial days, text as inline strings. Their style ids are the first ones of a workbook
+# (the detail sheets' styles are registered before anything else, in the staged workbook and in
+# the final one alike), and the final workbook's header-only copy of each detail sheet must equal
+# the staged one's, or the workbook is not written.
+
+DETAIL_PART = "xl/worksheets/detail{}.xml"
+
+
+@dataclass(frozen=True, slots=True)
+class StagedDetails:
+    """Detail sheets written into a workbook's zip (``path``) that waits for its other parts."""
+
+    path: Path
+    sheets: tuple[DetailSheet, ...]  # titles and columns (no rows)
+    parts: tuple[tuple[str, str], ...]  # (part name in the zip, the sheet's XML without its body rows)
+    rows: tuple[int, ...]  # body rows written per sheet
+
+
+class DetailsCancelled(Exception):
+    """Staging stopped because the report failed elsewhere."""
+
+
+def _detail_sheets(wb: Workbook, details: Sequence[DetailSheet]) -> list[tuple[Any, list[tuple[int, int]]]]:
+    """The detail sheets (header row only) and their body styles. Called first on a new workbook, so
+    their styles take the same ids in every workbook."""
+    sheets = []
+    for detail in details:
+        ws = _table_sheet(wb, detail.title, detail.columns, ())
+        sheets.append((ws, _column_styles(ws, [c[1] for c in detail.columns])))
+    return sheets
+
+
+def stage_details(path: Path, details: Sequence[DetailSheet], cancelled: Callable[[], bool] = lambda: False
+                  ) -> StagedDetails:
+    """Start the workbook's zip at ``path`` with the detail sheets, rows and all (``cancelled`` is
+    asked between blocks of rows; ``DetailsCancelled`` then)."""
+    wb = Workbook(write_only=True)
+    sheets = _detail_sheets(wb, details)
+    skeleton = io.BytesIO()
+    wb.save(skeleton)
+    parts, counts = [], []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with ZipFile(skeleton) as source, ZipFile(path, "w", ZIP_DEFLATED, compresslevel=1) as target:
+            for i, ((ws, styles), detail) in enumerate(zip(sheets, details, strict=True), start=1):
+                xml = _DIMENSION.sub("", source.read(ws.path.lstrip("/")).decode("utf-8"))
+                head, tail = xml.split("</sheetData>", 1)
+                name = DETAIL_PART.format(i)
+                written = [0]
+                with target.open(name, "w", force_zip64=True) as out:
+                    out.write(head.encode())
+                    for block in _rows_xml(detail.rows, styles, written):
+                        if cancelled():
+                            raise DetailsCancelled(detail.title)
+                        out.write(block)
+                    out.write(f"</sheetData>{tail}".encode())
+                parts.append((name, xml))
+                counts.append(written[0])
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return StagedDetails(path, tuple(DetailSheet(d.title, tuple(d.columns), ()) for d in details), tuple(parts),
+                         tuple(counts))
+
 
 def _column_styles(ws: Any, units: Sequence[str | None]) -> list[tuple[int, int]]:
     """Per column: the style id of a text cell and of a number/datetime cell (with the unit's format)."""
@@ -190,14 +261,33 @@ def _cell_xml(ref: str, value: Any, styles: tuple[int, int]) -> str:
     return _text_xml(ref, value, styles[0])
 
 
-def _rows_xml(rows: Iterable[Sequence[Any]], styles: Sequence[tuple[int, int]], batch: int = 2000) -> Iterator[bytes]:
-    letters = [get_column_letter(i) for i in range(1, len(styles) + 1)]
+def _rows_xml(rows: Iterable[Sequence[Any]], styles: Sequence[tuple[int, int]], written: list[int] | None = None,
+              batch: int = 2000) -> Iterator[bytes]:
+    """The rows' XML in blocks. Plain text without markup characters or edge spaces, numbers and
+    datetimes take the inlined paths (a million rows: every µs per cell counts); anything else
+    goes through ``_cell_xml``."""
+    columns = [(get_column_letter(i), f'" s="{text}" t="inlineStr"><is><t>', f'" s="{number}"><v>', (text, number))
+               for i, (text, number) in enumerate(styles, start=1)]
+    epoch = _EPOCH_ORDINAL
     chunk: list[str] = []
     append = chunk.append
+    r = 1
     for r, row in enumerate(rows, start=2):
         append(f'<row r="{r}">')
-        for letter, style, v in zip(letters, styles, row, strict=False):
-            if v is not None:
+        for (letter, text_open, number_open, style), v in zip(columns, row, strict=False):
+            kind = type(v)
+            if kind is str:
+                if (v.isprintable() and "&" not in v and "<" not in v and ">" not in v
+                        and v[:1] != " " and v[-1:] != " "):
+                    append(f'<c r="{letter}{r}{text_open}{v}</t></is></c>')
+                else:
+                    append(_text_xml(f"{letter}{r}", v, style[0]))
+            elif kind is datetime:
+                days = v.toordinal() - epoch + (v.hour * 3600 + v.minute * 60 + v.second + v.microsecond / 1e6) / 86400
+                append(f'<c r="{letter}{r}{number_open}{days!r}</v></c>')
+            elif kind is int or (kind is float and math.isfinite(v)):
+                append(f'<c r="{letter}{r}{number_open}{v}</v></c>')
+            elif v is not None:
                 append(_cell_xml(f"{letter}{r}", v, style))
         append("</row>")
         if len(chunk) >= batch:
@@ -205,30 +295,42 @@ def _rows_xml(rows: Iterable[Sequence[Any]], styles: Sequence[tuple[int, int]], 
             chunk.clear()
     if chunk:
         yield "".join(chunk).encode()
-
-
-def _stream_rows(path: Path, sheets: Sequence[tuple[str, Iterable[Sequence[Any]], Sequence[tuple[int, int]]]]) -> None:
-    parts = {name: (rows, styles) for name, rows, styles in sheets}
-    staged = path.with_name(f".{path.name}.rows")
-    with ZipFile(path) as source, ZipFile(staged, "w", ZIP_DEFLATED, compresslevel=1) as target:
-        for item in source.infolist():
-            data = source.read(item.filename)
-            if item.filename not in parts:
-                target.writestr(item, data)
-                continue
-            rows, styles = parts[item.filename]
-            head, tail = _DIMENSION.sub("", data.decode("utf-8")).split("</sheetData>", 1)
-            info = ZipInfo(item.filename, item.date_time)
-            info.compress_type = ZIP_DEFLATED
-            with target.open(info, "w", force_zip64=True) as out:
-                out.write(head.encode())
-                for block in _rows_xml(rows, styles):
-                    out.write(block)
-                out.write(f"</sheetData>{tail}".encode())
-    os.replace(staged, path)
+    if written is not None:
+        written[0] = r - 1
 
 
 _DIMENSION = re.compile(r"<dimension [^>]*/>")  # optional; openpyxl's would name the header row only
+
+
+def _finish(path: Path, skeleton: bytes, detail_parts: Sequence[str], staged: StagedDetails) -> None:
+    """Add the workbook's other parts to the staged zip, pointing its detail sheets at the staged
+    parts, and move it to ``path``."""
+    if len(detail_parts) != len(staged.parts):
+        raise ValueError("detail sheets and staged parts differ in number")
+    renamed = {}
+    with ZipFile(io.BytesIO(skeleton)) as source:
+        for own, (name, xml) in zip(detail_parts, staged.parts, strict=True):
+            if _DIMENSION.sub("", source.read(own).decode("utf-8")) != xml:
+                raise RuntimeError(f"staged detail sheet {name} does not match the workbook's {own}")
+            renamed[f'"/{own}"'] = f'"/{name}"'
+        try:
+            with ZipFile(staged.path, "a", ZIP_DEFLATED, compresslevel=1) as target:
+                for item in source.infolist():
+                    if item.filename in detail_parts:
+                        continue
+                    data = source.read(item.filename)
+                    if item.filename in ("[Content_Types].xml", "xl/_rels/workbook.xml.rels"):
+                        text = data.decode("utf-8")
+                        for old, new in renamed.items():
+                            if text.count(old) != 1:
+                                raise RuntimeError(f"{item.filename}: expected one reference to {old}")
+                            text = text.replace(old, new)
+                        data = text.encode("utf-8")
+                    target.writestr(item, data)
+        except BaseException:
+            staged.path.unlink(missing_ok=True)
+            raise
+    os.replace(staged.path, path)
 
 
 LINE_COLUMNS = [("指标", 30), ("本期", 16), ("上期", 16), ("环比", 10), ("去年同期", 16), ("同比", 10), ("目标", 14),

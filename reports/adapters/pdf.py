@@ -5,6 +5,10 @@ page numbers ("第 n 页 / 共 m 页")."""
 
 from __future__ import annotations
 
+import io
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import timedelta
 from pathlib import Path
 
@@ -48,7 +52,41 @@ def _trend(m: MetricLine) -> str:
     return trend_chart(m.label, m.unit, _trimmed(m.series), bar=m.unit in ("count", "fen"))
 
 
-def render_html(report: ReportData, rules: Rules = DEFAULT_RULES) -> str:
+SUMMARY_CHARTS = MODULE_CHARTS = 4
+
+
+class TrendCharts:
+    """The trend charts drawn ahead, while the report's figures are still being computed.
+
+    ``offer`` is given each metric line as it is computed and submits the drawing of its chart
+    (to a worker) when the report will show it: one of the first four headlines with a series,
+    or one of the first four lines of its module with a series and a value (the same choice as
+    ``render_html``'s). ``render_html`` takes the drawn charts and draws any other itself.
+    """
+
+    def __init__(self, submit: Callable[..., Future[str]]) -> None:
+        self._submit = submit
+        self._futures: dict[str, Future[str]] = {}
+        self._headlines = 0
+        self._per_module: Counter[str] = Counter()
+
+    def offer(self, m: MetricLine) -> None:
+        wanted = False
+        if m.headline and m.series and self._headlines < SUMMARY_CHARTS:
+            self._headlines += 1
+            wanted = True
+        if m.series and m.value is not None and self._per_module[m.module] < MODULE_CHARTS:
+            self._per_module[m.module] += 1
+            wanted = True
+        if wanted and m.key not in self._futures:
+            self._futures[m.key] = self._submit(_trend, m)
+
+    def take(self, m: MetricLine) -> str | None:
+        future = self._futures.get(m.key)
+        return None if future is None else future.result()
+
+
+def render_html(report: ReportData, rules: Rules = DEFAULT_RULES, ahead: TrendCharts | None = None) -> str:
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined)
     env.filters["css"] = _css_string
@@ -57,11 +95,12 @@ def render_html(report: ReportData, rules: Rules = DEFAULT_RULES) -> str:
 
     def chart(m: MetricLine) -> str:
         if m.key not in drawn:
-            drawn[m.key] = _trend(m)
+            drawn[m.key] = (ahead and ahead.take(m)) or _trend(m)
         return drawn[m.key]
 
-    summary = [chart(m) for m in headlines if m.series][:4]
-    module_charts = {module: [chart(m) for m in report.in_module(module) if m.series and m.value is not None][:4]
+    summary = [chart(m) for m in [m for m in headlines if m.series][:SUMMARY_CHARTS]]
+    module_charts = {module: [chart(m) for m in [m for m in report.in_module(module)
+                                                 if m.series and m.value is not None][:MODULE_CHARTS]]
                      for module in report.modules}
     breakdown_charts = []
     for b in report.breakdowns[:1]:
@@ -83,11 +122,26 @@ def render_html(report: ReportData, rules: Rules = DEFAULT_RULES) -> str:
         pct=lambda v: fmt(v, "ratio"))
 
 
-def write_pdf(report: ReportData, path: Path, rules: Rules = DEFAULT_RULES) -> int:
-    """Write the PDF; returns its number of pages."""
+_WARM_UP = ('<html lang="zh-CN" style=\'font-family: {fonts}\'><p>预热 <b>中文字体</b> 0123456789</p><img alt="" '
+            'src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==">'
+            '</html>')
+
+
+def warm_up() -> None:
+    """Import WeasyPrint and lay out and write a one-line document in the report's fonts, regular
+    and bold, with an image: the first document of a process pays for loading the CJK fonts
+    (tens of megabytes) and WeasyPrint's style sheets, which the report service lets a worker do
+    while the figures are computed."""
+    from weasyprint import HTML
+
+    HTML(string=_WARM_UP.format(fonts=FONTS)).render().write_pdf(io.BytesIO())
+
+
+def write_pdf(report: ReportData, path: Path, rules: Rules = DEFAULT_RULES, ahead: TrendCharts | None = None) -> int:
+    """Write the PDF; returns its number of pages. ``ahead``: charts drawn while collecting."""
     from weasyprint import HTML
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = HTML(string=render_html(report, rules)).render()
+    document = HTML(string=render_html(report, rules, ahead)).render()
     document.write_pdf(str(path))
     return len(document.pages)

@@ -4,7 +4,10 @@ the PDF and the CSV extract of the metric values, and returns the paths and head
 from __future__ import annotations
 
 import csv
+import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,19 +16,25 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
-from clinical_core.domain.access import Principal
+from clinical_core.domain.access import Principal, ensure_role
 from clinical_core.domain.time import SHANGHAI
 from clinical_core.persistence.consultation import ConsultationRow
 from clinical_core.persistence.models import DepartmentRow, StaffRow
 from clinical_core.persistence.prescription import PrescriptionRow
 from clinical_core.persistence.uow import UnitOfWork
-from reports.adapters.excel import DetailSheet, write_workbook
-from reports.adapters.pdf import write_pdf
+from reports.adapters.excel import (
+    DetailSheet,
+    StagedDetails,
+    stage_details,
+    write_workbook,
+)
+from reports.adapters.pdf import TrendCharts, warm_up, write_pdf
 from reports.domain.formatting import fmt_change
 from reports.domain.suggestions import DEFAULT_RULES, Rules
 from reports.metrics.catalogue import REGISTRY
 from reports.metrics.registry import DIMENSIONS, Registry
 from reports.services.collect import (
+    READERS,
     SERVICE_TYPE_LABELS,
     ReportData,
     ReportSpec,
@@ -75,21 +84,51 @@ def total_steps(spec: ReportSpec, registry: Registry = REGISTRY) -> int:
 def build(uow: UnitOfWork, principal: Principal, spec: ReportSpec, out_dir: Path, *,
           targets: Mapping[str, float] | None = None, rules: Rules = DEFAULT_RULES,
           advance: Callable[[str], None] | None = None, registry: Registry = REGISTRY) -> BuiltReport:
+    """Figures, PDF, extract and workbook. The workbook's detail sheets (a year of consultations and
+    prescriptions) do not depend on the figures: a worker thread streams them into the workbook's
+    file over its own connection while this thread runs the metric statements and draws the PDF
+    (the statements wait on the database, the PDF on the CPU the detail rows leave), and the
+    workbook's other sheets are added at the end. Likewise each trend chart of the PDF is drawn by a
+    second worker as soon as its metric line is computed."""
+    ensure_role(principal, READERS)  # before the worker reads anything
     step = advance or (lambda _label: None)
-    report = collect(uow, principal, spec, targets=targets, rules=rules, advance=step, registry=registry)
     stem = file_stem(spec)
     out_dir.mkdir(parents=True, exist_ok=True)
-    step("Excel 工作簿")
-    with uow:
-        xlsx = write_workbook(report, out_dir / f"{stem}.xlsx", _details(uow.session, spec))
-    step("PDF 报告")
-    pages = write_pdf(report, out_dir / f"{stem}.pdf", rules)
-    step("指标数据 CSV")
-    extract = write_extract(report, out_dir / f"{stem}-metrics.csv", uow, registry)
+    staging = out_dir / f".{stem}.{os.getpid()}.{threading.get_ident()}.xlsx.details"  # one per build
+    stop = threading.Event()
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="report-details") as pool, \
+                ThreadPoolExecutor(1, thread_name_prefix="report-charts") as drawing:
+            staged = pool.submit(_stage_details, uow, spec, staging, stop.is_set)
+            warmed = drawing.submit(warm_up)  # before the first chart: WeasyPrint's fonts, while the statements run
+            charts = TrendCharts(drawing.submit)
+            try:
+                report = collect(uow, principal, spec, targets=targets, rules=rules, advance=step, registry=registry,
+                                 on_line=charts.offer)
+                step("PDF 报告")
+                warmed.result()  # WeasyPrint on one thread at a time
+                pages = write_pdf(report, out_dir / f"{stem}.pdf", rules, charts)
+                step("指标数据 CSV")
+                extract = write_extract(report, out_dir / f"{stem}-metrics.csv", uow, registry)
+                step("Excel 工作簿")
+                xlsx = write_workbook(report, out_dir / f"{stem}.xlsx", staged.result())
+            except BaseException:
+                stop.set()  # the worker stops at its next block of rows
+                drawing.shutdown(wait=False, cancel_futures=True)
+                raise
+    finally:
+        staging.unlink(missing_ok=True)
     return BuiltReport(spec.kind.value, spec.period.code, spec.department, report.title, out_dir / f"{stem}.pdf", xlsx,
                        extract, pages, tuple(Headline(m.key, m.label, m.value, m.display, fmt_change(m.mom), fmt_change(m.yoy))
                                              for m in (report.headlines or report.lines[:6])),
                        tuple(s.sentence for s in report.suggestions))
+
+
+def _stage_details(uow: UnitOfWork, spec: ReportSpec, path: Path, cancelled: Callable[[], bool]) -> StagedDetails:
+    """The worker: the detail sheets over a read-only unit of work of its own (its own connection)."""
+    reader = UnitOfWork(uow.engine, uow.clock, uow.vault)
+    with reader.read_only():
+        return stage_details(path, _details(reader.session, spec), cancelled)
 
 
 def write_extract(report: ReportData, path: Path, uow: UnitOfWork, registry: Registry = REGISTRY) -> Path:

@@ -275,7 +275,10 @@ def _dimensions(spec: ReportSpec) -> tuple[str, ...]:
 
 
 def collect(uow: UnitOfWork, principal: Principal, spec: ReportSpec, *, targets: Mapping[str, float] | None = None,
-            rules: Rules = DEFAULT_RULES, advance: Advance | None = None, registry: Registry = REGISTRY) -> ReportData:
+            rules: Rules = DEFAULT_RULES, advance: Advance | None = None, registry: Registry = REGISTRY,
+            on_line: Callable[[MetricLine], None] | None = None) -> ReportData:
+    """The report's figures. ``on_line`` is told each metric line as soon as it is computed (the
+    report service starts drawing its chart while the next statements run)."""
     ensure_role(principal, READERS)
     if spec.kind in (ReportKind.DEPARTMENT, ReportKind.SPECIALTY) and not spec.department:
         raise InvalidInput("科室报告和专科报告需要 --dept 科室编码")
@@ -314,6 +317,8 @@ def collect(uow: UnitOfWork, principal: Principal, spec: ReportSpec, *, targets:
                 metric.headline, hist[-1][1], hist[-2][1], hist[year_ago_index][1],
                 None if target is None else in_display_unit(target, metric.unit.value), hist[-4:],
                 series))
+            if on_line is not None:
+                on_line(lines[-1])
         by_key = {line.key: line for line in lines}
         breakdowns = []
         for dimension in _dimensions(spec):

@@ -125,6 +125,16 @@ def test_department_and_specialty_reports_are_scoped(seeded: Container, tmp_path
         collect(seeded.uow(), OPS, ReportSpec(ReportKind.MONTHLY, OCTOBER), targets={"no_such_metric": 1})
 
 
+def test_a_failed_build_leaves_no_files_and_reads_no_detail_for_a_stranger(seeded_files: Container, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(Forbidden):  # refused before the detail worker starts reading
+        build(seeded_files.uow(), Principal("doc:1", "doc", Role.DOCTOR), ReportSpec(ReportKind.MONTHLY, OCTOBER), out)
+    assert not out.exists()
+    with pytest.raises(NotFound):  # collect fails while the detail worker runs: it stops and its file goes
+        build(seeded_files.uow(), OPS, ReportSpec(ReportKind.DEPARTMENT, OCTOBER, "NOPE"), out)
+    assert list(out.iterdir()) == []
+
+
 def test_quarterly_and_annual_compare_like_with_like(seeded: Container) -> None:
     q4 = collect(seeded.uow(), OPS, ReportSpec(ReportKind.QUARTERLY, Period.parse("2026Q4")))
     line = q4.line("consultations")
