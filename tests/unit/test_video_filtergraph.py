@@ -125,3 +125,16 @@ def test_cover_draws_the_title_from_a_file() -> None:
     vf = args[args.index("-vf") + 1]
     assert "drawtext=fontfile=/f/w.ttc:textfile=/tmp/t.txt" in vf and args[args.index("-ss") + 1] == "2"
     assert args[args.index("-frames:v") + 1] == "1"
+
+
+def test_a_source_already_in_the_output_frame_is_not_scaled_or_padded() -> None:
+    def chain(video: MediaInfo) -> str:
+        return graph_of(build_render(job(Segment("/in/a.mp4", 0, 3, video))))[0]
+
+    fitting = chain(info(width=1080, height=1920))
+    assert "scale=" not in fitting and "pad=" not in fitting
+    assert "fps=30" in fitting and "setsar=1,format=yuv420p" in fitting and "trim=end_frame=90" in fitting
+    for other in (info(), info(width=1080, height=1920, rotation=90), info(width=1078, height=1920)):
+        assert "scale=1080:1920:force_original_aspect_ratio=decrease" in chain(other) and "pad=1080:1920" in chain(other)
+    wide_pixels = MediaInfo("mov,mp4", 10.0, 1000, VideoStream("h264", 1080, 1920, 30.0, (4, 3), 0, "yuv420p"), None)
+    assert "pad=1080:1920" in chain(wide_pixels)  # same stored size, but not square pixels: shown wider
