@@ -25,8 +25,7 @@ from clinical_core.domain.time import FixedClock
 from clinical_core.persistence.models import PatientRow
 from opsctl.wiring import Container
 from tests.support.clinic import ADMIN, OPS, Clinic, build_clinic
-from tests.support.pushes import inbox_deliver, received_templates
-from tests.support.wechat import client, sandbox
+from tests.support.pushes import received_templates, synced_sandbox
 
 RENDER = make_renderer("http://127.0.0.1:8700")
 CHANNEL = followup.Channel("tpl_sandbox_notice", "https://h.example.org", FrequencyCap(3, 7))
@@ -40,10 +39,8 @@ def clinic(container: Container) -> Clinic:
 
 @pytest.fixture
 def wx(container: Container) -> Iterator[tuple[SandboxServer, WeChatPushSender]]:
-    with sandbox(container, deliver=inbox_deliver(container)) as server:
-        sender = WeChatPushSender(client(container, server))
-        pushes.sync_templates(container.uow(), OPS, sender)
-        yield server, sender
+    with synced_sandbox(container) as wx:
+        yield wx
 
 
 def _bind(c: Container, patient_id: str | None, openid: str) -> None:

@@ -34,11 +34,10 @@ from opsctl.wiring import Container
 from tests.support.clinic import OPS, Clinic, build_clinic
 from tests.support.pushes import (
     add_followers,
-    inbox_deliver,
     received_mass,
     received_templates,
+    synced_sandbox,
 )
-from tests.support.wechat import client, sandbox
 
 RENDER = make_renderer("http://127.0.0.1:8700")
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 Shanghai
@@ -50,10 +49,8 @@ RULES = pushes.SendingRules()
 @pytest.fixture
 def wx(container: Container) -> Iterator[tuple[SandboxServer, WeChatPushSender]]:
     container.clock.current = NOW  # type: ignore[attr-defined]
-    with sandbox(container, deliver=inbox_deliver(container)) as server:
-        sender = WeChatPushSender(client(container, server))
-        pushes.sync_templates(container.uow(), OPS, sender)
-        yield server, sender
+    with synced_sandbox(container) as wx:
+        yield wx
 
 
 def _session(c: Container, clinic: Clinic, start: datetime = START) -> str:

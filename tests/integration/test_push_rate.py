@@ -17,8 +17,12 @@ from campaigns.services.render import make_renderer
 from clinical_core.domain.access import Principal
 from clinical_core.domain.staff import Role
 from opsctl.wiring import Container
-from tests.support.pushes import add_followers, inbox_deliver, received_templates
-from tests.support.wechat import APP_ID, client, sandbox
+from tests.support.pushes import (
+    add_followers,
+    received_templates,
+    synced_sandbox,
+)
+from tests.support.wechat import APP_ID
 
 OPS = Principal("ops:test", "ops", Role.OPERATIONS)
 RENDER = make_renderer("http://127.0.0.1:8700")
@@ -71,10 +75,8 @@ def test_a_clock_behind_the_bucket_refills_nothing(container: Container) -> None
 
 @pytest.fixture
 def wx(container: Container) -> Iterator[tuple[SandboxServer, WeChatPushSender]]:
-    with sandbox(container, deliver=inbox_deliver(container)) as server:
-        sender = WeChatPushSender(client(container, server))
-        pushes.sync_templates(container.uow(), OPS, sender)
-        yield server, sender
+    with synced_sandbox(container) as wx:
+        yield wx
 
 
 @pytest.mark.slow

@@ -17,8 +17,7 @@ from campaigns.services import delivery, pushes
 from clinical_core.domain.access import Principal
 from clinical_core.domain.staff import Role
 from opsctl.wiring import Container
-from tests.support.pushes import add_followers, inbox_deliver
-from tests.support.wechat import client, sandbox
+from tests.support.pushes import add_followers, synced_sandbox
 
 OPS = Principal("ops:test", "ops", Role.OPERATIONS)
 NOTICE = {"template_id": "tpl_sandbox_notice", "fields": {"first": "复诊提醒"}}
@@ -26,10 +25,8 @@ NOTICE = {"template_id": "tpl_sandbox_notice", "fields": {"first": "复诊提醒
 
 @pytest.fixture
 def wx(container: Container) -> Iterator[tuple[SandboxServer, WeChatPushSender]]:
-    with sandbox(container, deliver=inbox_deliver(container)) as server:
-        sender = WeChatPushSender(client(container, server))
-        pushes.sync_templates(container.uow(), OPS, sender)
-        yield server, sender
+    with synced_sandbox(container) as wx:
+        yield wx
 
 
 def _rows(container: Container) -> dict[int, DeliveryRow]:

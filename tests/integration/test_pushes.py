@@ -21,8 +21,12 @@ from clinical_core.domain.errors import InvalidInput, RuleViolation
 from clinical_core.domain.staff import Role
 from clinical_core.persistence.models import FollowerRow
 from opsctl.wiring import Container
-from tests.support.pushes import add_followers, inbox_deliver, received_mass, received_templates
-from tests.support.wechat import client, sandbox
+from tests.support.pushes import (
+    add_followers,
+    received_mass,
+    received_templates,
+    synced_sandbox,
+)
 
 OPS = Principal("ops:test", "ops", Role.OPERATIONS)
 RENDER = make_renderer("http://127.0.0.1:8700")
@@ -31,10 +35,8 @@ NOTICE = {"template_id": "tpl_sandbox_notice", "fields": {"first": "复诊提醒
 
 @pytest.fixture
 def wx(container: Container) -> Iterator[tuple[SandboxServer, WeChatPushSender]]:
-    with sandbox(container, deliver=inbox_deliver(container)) as server:
-        sender = WeChatPushSender(client(container, server))
-        pushes.sync_templates(container.uow(), OPS, sender)
-        yield server, sender
+    with synced_sandbox(container) as wx:
+        yield wx
 
 
 def _push(container: Container, name: str, segment: str, *, kind: str = "template",
@@ -311,8 +313,9 @@ def test_ab_split_clicks_pick_the_winner_and_the_rest_gets_it(container: Contain
                         follow_redirects=False).status_code == 302  # still redirects, counted anonymously
     clicked_b = sum(m["data"]["first"]["value"] == "今冬流感提醒" for m in first_wave)
     with container.uow() as uow:  # the clicks feed the funnel events of those openids
-        from campaigns.persistence.models import FunnelEventRow
         from sqlalchemy import func as f
+
+        from campaigns.persistence.models import FunnelEventRow
 
         assert uow.session.scalar(select(f.count()).select_from(FunnelEventRow)
                                   .where(FunnelEventRow.event == "push_click")) == clicked_b

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
+from campaigns.adapters.push_sender import WeChatPushSender
 from campaigns.adapters.sandbox_server import SandboxServer
-from campaigns.services import callback
+from campaigns.services import callback, pushes
+from clinical_core.domain.access import Principal
+from clinical_core.domain.staff import Role
 from clinical_core.persistence.models import FollowerRow
 from opsctl.wiring import Container
+from tests.support.wechat import client, sandbox
 
 
 def inbox_deliver(container: Container):  # noqa: ANN201
@@ -45,3 +51,13 @@ def received_templates(server: SandboxServer) -> Counter[str]:
 def received_mass(server: SandboxServer) -> Counter[str]:
     with server.wechat.lock:
         return Counter(o for job in server.wechat.mass_sent for o in job["sent"])
+
+
+@contextmanager
+def synced_sandbox(container: Container) -> Iterator[tuple[SandboxServer, WeChatPushSender]]:
+    """The WeChat sandbox delivering into followers' inboxes, and a push sender whose message
+    templates are synced from it."""
+    with sandbox(container, deliver=inbox_deliver(container)) as server:
+        sender = WeChatPushSender(client(container, server))
+        pushes.sync_templates(container.uow(), Principal("ops:test", "ops", Role.OPERATIONS), sender)
+        yield server, sender
