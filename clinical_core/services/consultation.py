@@ -37,7 +37,7 @@ from clinical_core.domain.consultation import (
 from clinical_core.domain.errors import Conflict, ExternalServiceError, Forbidden, InvalidInput, NotFound
 from clinical_core.domain.ids import new_public_id
 from clinical_core.domain.masking import mask_name
-from clinical_core.domain.staff import FilingStatus, Qualification, Role, ensure_may_consult_online
+from clinical_core.domain.staff import Role, ensure_may_consult_online
 from clinical_core.domain.time import local_date
 from clinical_core.persistence.consultation import (
     ConsultationRow,
@@ -53,6 +53,7 @@ from clinical_core.ports.attachments import AttachmentStore
 from clinical_core.ports.payment import PaymentGateway
 from clinical_core.services import audit
 from clinical_core.services.consult_ledger import ledger_of, request_refund_in_tx
+from clinical_core.services.organisation import qualification_of
 
 READERS = frozenset({Role.ADMIN, Role.OPERATIONS, Role.CUSTOMER_SERVICE})
 PAYMENT_ACTOR = "payment:notification"
@@ -212,12 +213,7 @@ def _me(uow: UnitOfWork, principal: Principal) -> Row[Any]:
 
 def _ensure_qualified(uow: UnitOfWork, doctor: Row[Any]) -> None:
     """R07 (and R14: the account is this doctor's own): checked before claiming and replying."""
-    qualification = Qualification(
-        role=Role(doctor.role), title=doctor.title, licence_no=doctor.licence_no,
-        practising_since=doctor.practising_since, filing=FilingStatus(doctor.filing_status),
-        may_prescribe=doctor.may_prescribe,
-    )
-    ensure_may_consult_online(qualification, local_date(uow.clock.now()))
+    ensure_may_consult_online(qualification_of(doctor), local_date(uow.clock.now()))
 
 
 def _is_team_member(uow: UnitOfWork, service_id: int, staff_id: int) -> bool:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 
 from clinical_core.domain.access import Principal, ensure_role
 from clinical_core.domain.errors import RuleViolation
@@ -40,7 +41,8 @@ class StaffView:
     phone: str  # masked
 
 
-def qualification_of(row: StaffRow) -> Qualification:
+def qualification_of(row: StaffRow | Row[Any]) -> Qualification:
+    """From a staff row: the ORM object or a Core row with these columns (the consultation hot path)."""
     return Qualification(
         role=Role(row.role), title=row.title, licence_no=row.licence_no,
         practising_since=row.practising_since, filing=FilingStatus(row.filing_status),
