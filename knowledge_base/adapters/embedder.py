@@ -56,9 +56,9 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def _query_tokenizer(path: Path) -> tuple[Any, int, str]:
-    """The model's own fast tokenizer (``tokenizer.json``), its maximum length and query prompt, read
-    from the files sentence-transformers reads, without loading the model: the ONNX query path then
+def _query_tokenizer(path: Path) -> tuple[Any, str]:
+    """The model's own fast tokenizer (``tokenizer.json``, truncating at the model's maximum length) and
+    its query prompt, read from the files sentence-transformers reads, without loading the model: the ONNX query path then
     never imports sentence-transformers nor reads the weights (a fresh ``opsctl kb search`` or server
     answered its first query after loading the whole model, ~6 s idle, 24 s on a busy host).
     Configured as transformers' ``tokenizer(..., padding=True, truncation=True, max_length=...)``;
@@ -78,7 +78,7 @@ def _query_tokenizer(path: Path) -> tuple[Any, int, str]:
     tokenizer.enable_truncation(max_length=max_length, stride=0, strategy="longest_first", direction="right")
     pad = config.get("pad_token") or "<pad>"
     tokenizer.enable_padding(direction="right", pad_id=tokenizer.token_to_id(pad), pad_type_id=0, pad_token=pad)
-    return tokenizer, max_length, str((st_config.get("prompts") or {}).get("query", ""))
+    return tokenizer, str((st_config.get("prompts") or {}).get("query", ""))
 
 
 class Embedder:
@@ -105,7 +105,7 @@ class Embedder:
         self.batch_size = batch_size
         self.query_threads = query_threads
         self.query_backend = query_backend
-        self._onnx: Any = None  # (session, tokenizer, max length), or False when unavailable
+        self._onnx: Any = None  # (session, tokenizer, query prompt), or False when unavailable
         self._model: Any = None
         self._query_model: Any = None
         self._lock = threading.RLock()  # re-entered: the ONNX session loads the model (its tokenizer) under it
@@ -167,8 +167,7 @@ class Embedder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         session = ort.InferenceSession(str(path / ONNX_FILE), options, providers=["CPUExecutionProvider"])
-        tokenizer, max_length, prompt = _query_tokenizer(path)
-        return session, tokenizer, max_length, prompt
+        return (session, *_query_tokenizer(path))
 
     @property
     def uses_onnx(self) -> bool:
@@ -179,7 +178,7 @@ class Embedder:
         if onnx:
             import numpy as np
 
-            session, tokenizer, _, prompt = onnx
+            session, tokenizer, prompt = onnx
             encoded = tokenizer.encode_batch([prompt + t for t in texts])
             return session.run(None, {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
                                       "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)})[0]

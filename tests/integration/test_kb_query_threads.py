@@ -101,7 +101,8 @@ def test_onnx_query_tokenizer_matches_the_models_own_tokenizer() -> None:
     from knowledge_base.adapters.embedder import _query_tokenizer
 
     model = shared_embedder().model
-    tokenizer, max_length, prompt = _query_tokenizer(resolve_model(MODEL_NAME))
+    tokenizer, prompt = _query_tokenizer(resolve_model(MODEL_NAME))
+    max_length = tokenizer.truncation["max_length"]
     assert max_length == model.max_seq_length and prompt == model.prompts["query"]
     texts = [prompt + t for t in verification_sentences(40, seed=7)]
     texts += [prompt + "高血压" * 800, prompt + "", prompt + "a  b\tc ①②Ⅲ ﬁ 𠀀 😀"]  # truncated, empty, odd characters
