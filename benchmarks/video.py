@@ -20,6 +20,10 @@ the whole process tree (Python plus its ffmpeg children) sampled every 20 ms:
 
 Every variant encodes with libx264 at the same ``--preset`` and CRF 23 and AAC
 audio. Ratios are variant time / ffmpeg time (goal for the pipeline: ≤ 1.1).
+With ``--repeats N`` the variants take turns run by run (anchor, pipeline,
+moviepy, anchor, ...), so a change of load hits them alike; each row also has
+the CPU seconds (user + system) of the whole process tree and their ratio,
+which a busy machine moves far less than wall time.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -53,9 +58,11 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def measure(command: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of the process tree of ``command`` (run in ``cwd``: moviepy
-    writes its temporary audio file into the working directory)."""
+def measure(command: list[str], cwd: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, children included) and peak RSS (MiB) of the process
+    tree of ``command`` (run in ``cwd``: moviepy writes its temporary audio file into the working
+    directory)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd, env=env)
@@ -68,9 +75,11 @@ def measure(command: list[str], cwd: Path) -> tuple[float, float]:
             pass
         time.sleep(0.02)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the child and every process it waited for
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if process.returncode != 0:
         raise RuntimeError(f"{command[:3]} failed: {process.stderr.read().decode()[-1500:]}")  # type: ignore[union-attr]
-    return seconds, peak / 2**20
+    return seconds, cpu, peak / 2**20
 
 
 def make_inputs(folder: Path, seconds: int) -> dict[str, Path]:
@@ -199,22 +208,27 @@ def main() -> None:
                         "pipeline": lambda o, k=kind: pipeline_command(k, p, o, args.preset, work)}
             if not args.no_moviepy and kind != "trim_copy":
                 variants["moviepy"] = lambda o, k=kind: moviepy_command(k, p, o, args.preset)
-            row: dict[str, object] = {}
-            for name, make in variants.items():
-                times, peaks = [], []
-                for r in range(args.repeats):
+            runs: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": [], "peak": []} for name in variants}
+            for r in range(args.repeats):
+                for name, make in variants.items():  # the variants take turns, run by run
                     out = work / f"{kind}-{name}-{r}.mp4"
                     log(f"{kind}: {name} (run {r + 1}) ...")
-                    seconds, peak = measure(make(out), work)
-                    times.append(seconds)
-                    peaks.append(peak)
+                    seconds, cpu, peak = measure(make(out), work)
+                    runs[name]["wall"].append(seconds)
+                    runs[name]["cpu"].append(cpu)
+                    runs[name]["peak"].append(peak)
                     out.unlink(missing_ok=True)
-                row[name] = {"median_s": round(statistics.median(times), 2), "runs_s": [round(t, 2) for t in times],
-                             "peak_mib": round(max(peaks), 1)}
+            row: dict[str, object] = {}
+            for name, got in runs.items():
+                row[name] = {"median_s": round(statistics.median(got["wall"]), 2),
+                             "runs_s": [round(t, 2) for t in got["wall"]],
+                             "cpu_median_s": round(statistics.median(got["cpu"]), 2),
+                             "peak_mib": round(max(got["peak"]), 1)}
             anchor = row["ffmpeg"]["median_s"]  # type: ignore[index]
             for name in variants:
                 if name != "ffmpeg":
                     row[f"{name}_ratio"] = round(row[name]["median_s"] / anchor, 2)  # type: ignore[index]
+                    row[f"{name}_cpu_ratio"] = round(row[name]["cpu_median_s"] / row["ffmpeg"]["cpu_median_s"], 2)  # type: ignore[index]
             if "moviepy" in row:
                 row["moviepy_over_pipeline"] = round(row["moviepy"]["median_s"] / row["pipeline"]["median_s"], 2)  # type: ignore[index]
                 row["memory_moviepy_over_pipeline"] = round(row["moviepy"]["peak_mib"] / row["pipeline"]["peak_mib"], 2)  # type: ignore[index]

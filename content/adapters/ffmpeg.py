@@ -38,9 +38,22 @@ class FfmpegCancelled(ExternalServiceError):
 @lru_cache(maxsize=1)
 def ffmpeg_exe() -> str:
     """The ffmpeg bundled with imageio-ffmpeg (has libx264, libass, freetype, loudnorm)."""
-    override = os.environ.get("OPSCTL_FFMPEG")
+    override = os.environ.get("OPSCTL_FFMPEG") or os.environ.get("IMAGEIO_FFMPEG_EXE")
     if override:
         return override
+    # The bundled binary is found by name: imageio-ffmpeg's own lookup runs ``ffmpeg -version`` first,
+    # one more process start (~50 ms) in front of every render. A broken binary still fails loudly at
+    # its first real run; anything unexpected falls back to imageio-ffmpeg's full search.
+    try:
+        from imageio_ffmpeg import binaries
+        from imageio_ffmpeg._definitions import FNAME_PER_PLATFORM, get_platform
+
+        name = FNAME_PER_PLATFORM.get(get_platform())
+        bundled = Path(binaries.__file__).parent / name if name and binaries.__file__ else None
+    except ImportError:
+        bundled = None
+    if bundled is not None and bundled.is_file() and os.access(bundled, os.X_OK):
+        return str(bundled)
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()

@@ -260,3 +260,28 @@ output: {path: out/tc.mp4, formats: [{name: vertical, size: 180x320}], preset: u
     assert sum(1 for y in range(130, 190) for x in range(180) if min(pixel(card, 180, x, y)) > 200) > 30  # white text
     assert abs(frame_luma(result.path, 30, 180, 320)[160 * 180 + 90] - 16) <= 1  # then the ramp from its frame 0
     assert ffmpeg_children() == [] and leftovers(studio / "out") == ["tc.mp4"]
+
+
+def test_bundled_ffmpeg_is_found_without_starting_a_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """imageio-ffmpeg's own lookup runs ``ffmpeg -version`` (a process start per render); ours reads the path."""
+    import subprocess
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ffmpeg_exe() started a process")
+
+    monkeypatch.delenv("OPSCTL_FFMPEG", raising=False)
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    monkeypatch.setattr(subprocess, "check_call", no_process)
+    import imageio_ffmpeg._utils
+
+    imageio_ffmpeg._utils._get_ffmpeg_exe.cache_clear()  # its lookup is cached per process too
+    ffmpeg.ffmpeg_exe.cache_clear()
+    try:
+        exe = Path(ffmpeg.ffmpeg_exe())
+        assert exe.is_file() and os.access(exe, os.X_OK) and exe.parent.name == "binaries"
+        monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", "/opt/ffmpeg/bin/ffmpeg")  # imageio-ffmpeg's own override
+        ffmpeg.ffmpeg_exe.cache_clear()
+        assert ffmpeg.ffmpeg_exe() == "/opt/ffmpeg/bin/ffmpeg"
+    finally:
+        ffmpeg.ffmpeg_exe.cache_clear()

@@ -20,6 +20,7 @@ def test_benchmark_reports_ratios_to_the_ffmpeg_anchor() -> None:
     assert set(report["results"]) == {"trim_copy", "vertical"}
     for row in report["results"].values():
         assert row["ffmpeg"]["median_s"] > 0 and row["pipeline_ratio"] > 0
+        assert row["ffmpeg"]["cpu_median_s"] > 0 and row["pipeline_cpu_ratio"] > 0  # the tree's CPU, ffmpeg included
 
 
 def test_every_recipe_type_of_the_issue_has_an_anchor_and_a_moviepy_variant() -> None:
