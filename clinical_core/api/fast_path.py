@@ -16,9 +16,9 @@ anyio: about 1.5 ms of CPU per request against ~1 ms for the use case itself
   goes to FastAPI unchanged (the messages read so far are replayed), so every validation error is
   FastAPI's own ``problem+json``.
 - **The same authentication**: the bearer token is read as ``HTTPBearer`` reads it and checked by
-  the same ``security.principal_of`` (one database read, in the same worker thread as the use
-  case, so a revoked token is refused at once); role and ownership are checked by the same use
-  cases, which also encrypt, audit and commit.
+  the same ``security.run_authenticated`` as the FastAPI routes (one SELECT in the use case's own
+  transaction, so a revoked token is refused at once); role and ownership are checked by the same
+  use cases, which also encrypt, audit and commit.
 - **The same answers**: the route's own response field (FastAPI's TypeAdapter) validates and
   serialises the result and the route's status code is used; domain errors and unexpected
   exceptions become the same ``problem+json`` (``problems.domain_problem`` / ``unexpected_problem``).
@@ -48,7 +48,7 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from clinical_core.api import consultations, problems
-from clinical_core.api.security import principal_of
+from clinical_core.api.security import run_authenticated
 from clinical_core.domain.consultation import MessageKind
 from clinical_core.domain.errors import DomainError
 from clinical_core.services import consultation
@@ -168,8 +168,7 @@ class HotRoutes:
             self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="api-hot")
 
         def call() -> Any:
-            uow = uow_factory()
-            return use_case(uow, principal_of(uow, credentials), *args)
+            return run_authenticated(uow_factory(), credentials, use_case, *args)
 
         try:
             result = await asyncio.get_running_loop().run_in_executor(self._executor, call)

@@ -11,6 +11,13 @@ failed WeChat call never undoes a clinical change (STYLE rule 5).
 A use case that only reads says so (``with uow.read_only(): ...``): on SQLite
 it then starts a deferred transaction, which in WAL mode neither waits for a
 writer nor makes one wait, instead of taking the database's write lock.
+
+A ``with uow:`` inside another one on the same unit of work joins the outer
+transaction instead of starting its own: the HTTP fast path checks the bearer
+token and runs the use case in one transaction (``with uow: principal = ...;
+use_case(uow, principal, ...)``), the use case's ``commit()`` commits it, and
+the outer block's exit only cleans up (or rolls back when the use case did not
+commit). ``read_only()`` inside a transaction changes nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ class UnitOfWork:
         self._session: Session | None = None
         self._connection: Connection | None = None
         self._bare: Connection | None = None  # a read-only unit of work's own connection (no Session)
+        self._depth = 0  # nested ``with`` blocks: only the outermost begins and ends the transaction
 
     @property
     def session(self) -> Session:
@@ -67,11 +75,15 @@ class UnitOfWork:
     def read_only(self) -> UnitOfWork:
         """This use case only reads: ``with uow.read_only(): ...`` (always rolled back; ``commit()``
         refuses). On SQLite a deferred transaction instead of the write lock; the next ``with uow:``
-        is a writing unit of work again."""
-        self._read_only = True
+        is a writing unit of work again. Inside a transaction already begun, the read joins it."""
+        if not self._depth:
+            self._read_only = True
         return self
 
     def __enter__(self) -> UnitOfWork:
+        self._depth += 1
+        if self._depth > 1:
+            return self  # joins the outer block's transaction
         self._after_commit = []
         self._session = self._connection = self._bare = None
         if self._read_only:
@@ -86,6 +98,7 @@ class UnitOfWork:
             try:
                 self._connection = self.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             except BaseException:
+                self._depth = 0
                 self.session.close()
                 raise
         return self
@@ -93,6 +106,9 @@ class UnitOfWork:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._depth -= 1
+        if self._depth:
+            return  # the outer block ends the transaction
         try:
             if self._session is not None:
                 self._session.rollback()
