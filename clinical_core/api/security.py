@@ -81,8 +81,10 @@ def run_authenticated(uow: UnitOfWork, credentials: HTTPAuthorizationCredentials
     transaction: one BEGIN … COMMIT (or ROLLBACK) per request instead of a read-only transaction
     for the token and another for the work. The use case's ``with uow:`` joins the transaction
     begun here; a refused token rolls it back before the use case runs. On SQLite the check then
-    waits for the write lock like the work it precedes (one process's writers queue there anyway)."""
-    with uow:
+    waits for the write lock like the work it precedes (one process's writers queue there anyway).
+    The transaction starts session-less (``core_first``): the hot use cases run Core statements; one
+    that uses the ORM gets a Session joined to it."""
+    with uow.core_first():
         return use_case(uow, principal_of(uow, credentials), *args)
 
 
