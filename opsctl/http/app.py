@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from starlette.types import Receive, Scope, Send
 
 from campaigns.api import followup as followup_api
@@ -102,7 +103,9 @@ def create_app(settings: Settings, container: Container | None = None, *, hot_ro
     app.include_router(lectures_api.router)
     app.include_router(calendar_api.router)
     if hot_routes:
-        app.hot_routes = HotRoutes(app, settings.http.threads)
+        sqlite = make_url(settings.effective_database_url).get_backend_name() == "sqlite"
+        hot_threads = settings.http.hot_threads or (1 if sqlite else settings.http.threads)
+        app.hot_routes = HotRoutes(app, hot_threads)
     return app
 
 
