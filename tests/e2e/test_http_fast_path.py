@@ -65,9 +65,9 @@ def paths(container: Container) -> Iterator[Paths]:
     taken: list[str] = []
     answer = fast_app.hot_routes._answer  # type: ignore[attr-defined]
 
-    async def spy(scope: dict[str, Any], *args: Any) -> None:
+    async def spy(scope: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         taken.append(scope["path"])
-        await answer(scope, *args)
+        await answer(scope, *args, **kwargs)
     fast_app.hot_routes._answer = spy  # type: ignore[attr-defined]
     slow_app = create_app(container.settings, container, hot_routes=False)
     with TestClient(fast_app) as fast, TestClient(slow_app) as slow:
