@@ -23,8 +23,9 @@ anyio: about 1.5 ms of CPU per request against ~1 ms for the use case itself
   serialises the result and the route's status code is used; domain errors and unexpected
   exceptions become the same ``problem+json`` (``problems.domain_problem`` / ``unexpected_problem``).
 - **One cheap thread hop**: the token check and the use case run in a small thread pool of its own
-  (``threads`` workers, ``http.threads``) via ``loop.run_in_executor``, ~25 µs of CPU per call
-  against ~75 µs for anyio's ``to_thread``. The database is never waited on in the event loop.
+  (``threads`` workers: ``http.hot_threads``, by default 1 on SQLite and ``http.threads`` on
+  PostgreSQL) via ``loop.run_in_executor``, ~25 µs of CPU per call against ~75 µs for anyio's
+  ``to_thread``. The database is never waited on in the event loop.
 
 Tests (``tests/e2e/test_http_fast_path.py``) send the same good and bad requests through both paths
 and compare statuses, headers and bodies.
