@@ -48,6 +48,11 @@ class HttpSettings(BaseModel):
     # SQLite 40 writers polling the write lock cost 1.5x the CPU per request and seconds of p99
     # latency against 12 (docs/BENCHMARKS.md, "Consultation API throughput").
     threads: int = Field(default=12, ge=1, le=200)
+    # Worker threads of the consultation hot routes (``clinical_core.api.fast_path``), per process.
+    # None: 1 on SQLite (every hot request writes, and SQLite has one writer at a time: one thread
+    # queues them without polling the write lock; 12 threads cost ~15 % more CPU per request and
+    # twice the closed-loop p99), ``threads`` on PostgreSQL (row locks; threads overlap waits).
+    hot_threads: int | None = Field(default=None, ge=1, le=200)
 
 
 class SearchSettings(BaseModel):

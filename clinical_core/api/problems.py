@@ -40,15 +40,25 @@ def problem(status: int, title: str, detail: str, request: Request, **extra: Any
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def domain_problem(request: Request, error: e.DomainError) -> JSONResponse:
+    """The answer to a domain error (also sent by the consultation fast path, ``api.fast_path``)."""
+    extra: dict[str, Any] = {"code": type(error).__name__}
+    if isinstance(error, e.RuleViolation):
+        extra["rule"] = error.rule
+    if isinstance(error, e.InvalidInput) and error.field:
+        extra["field"] = error.field
+    return problem(status_for(error), error.title, str(error), request, **extra)
+
+
+def unexpected_problem(request: Request) -> JSONResponse:
+    """The answer to an unexpected exception: nothing of it reaches the client."""
+    return problem(500, "内部错误", "服务器内部错误，请稍后重试或联系技术支持", request)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.DomainError)
     async def _domain(request: Request, error: e.DomainError) -> JSONResponse:
-        extra: dict[str, Any] = {"code": type(error).__name__}
-        if isinstance(error, e.RuleViolation):
-            extra["rule"] = error.rule
-        if isinstance(error, e.InvalidInput) and error.field:
-            extra["field"] = error.field
-        return problem(status_for(error), error.title, str(error), request, **extra)
+        return domain_problem(request, error)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -66,4 +76,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        return problem(500, "内部错误", "服务器内部错误，请稍后重试或联系技术支持", request)
+        return unexpected_problem(request)

@@ -60,7 +60,8 @@ class Caller:
     ``async`` route taking ``CallerDep`` makes one: ``await caller.run(service_fn, *args)`` checks
     the token and calls ``service_fn(uow, principal, *args)`` in one worker thread. The check is
     the same (``principal_of``): a missing, unknown, expired or revoked token is refused before the
-    use case runs."""
+    use case runs. Both run in one transaction (``run_authenticated``): the token is read in the
+    transaction that then does the work, so a revocation committed before it began is seen."""
 
     __slots__ = ("uow", "credentials")
 
@@ -71,7 +72,20 @@ class Caller:
         return await run_in_threadpool(self._call, use_case, args)
 
     def _call(self, use_case: Callable[..., T], args: tuple[Any, ...]) -> T:
-        return use_case(self.uow, principal_of(self.uow, self.credentials), *args)
+        return run_authenticated(self.uow, self.credentials, use_case, *args)
+
+
+def run_authenticated(uow: UnitOfWork, credentials: HTTPAuthorizationCredentials | None,
+                      use_case: Callable[..., T], *args: Any) -> T:
+    """``use_case(uow, principal, *args)`` with the caller's token checked in the use case's own
+    transaction: one BEGIN … COMMIT (or ROLLBACK) per request instead of a read-only transaction
+    for the token and another for the work. The use case's ``with uow:`` joins the transaction
+    begun here; a refused token rolls it back before the use case runs. On SQLite the check then
+    waits for the write lock like the work it precedes (one process's writers queue there anyway).
+    The transaction starts session-less (``core_first``): the hot use cases run Core statements; one
+    that uses the ORM gets a Session joined to it."""
+    with uow.core_first():
+        return use_case(uow, principal_of(uow, credentials), *args)
 
 
 async def caller(uow: UowDep, credentials: CredentialsDep) -> Caller:

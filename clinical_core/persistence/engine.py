@@ -6,13 +6,17 @@ several processes may share the file; PostgreSQL is the production database.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
 from clinical_core.domain.errors import ConfigurationError
+
+
+BUSY_TIMEOUT_MS = 30000  # how long an SQLite connection waits for the write lock
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -49,13 +53,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
 def _sqlite_begin(connection: Any) -> None:
     mode = connection.get_execution_options().get("sqlite_begin", "")  # "IMMEDIATE" for units of work
-    connection.exec_driver_sql(f"BEGIN {mode}".strip())
+    # Straight on the driver's connection: every transaction starts here, and SQLAlchemy's statement
+    # machinery (execution context, events, result) cost ~3x the BEGIN itself on the API hot path.
+    statement = "BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN"
+    try:
+        connection.connection.driver_connection.execute(statement)
+    except sqlite3.Error as error:  # the same exception as through SQLAlchemy (e.g. "database is locked")
+        raise exc.OperationalError(statement, None, error) from error
 
 
 def _redact(url: str) -> str:

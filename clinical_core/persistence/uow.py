@@ -11,6 +11,20 @@ failed WeChat call never undoes a clinical change (STYLE rule 5).
 A use case that only reads says so (``with uow.read_only(): ...``): on SQLite
 it then starts a deferred transaction, which in WAL mode neither waits for a
 writer nor makes one wait, instead of taking the database's write lock.
+
+A ``with uow:`` inside another one on the same unit of work joins the outer
+transaction instead of starting its own: the HTTP fast path checks the bearer
+token and runs the use case in one transaction (``with uow: principal = ...;
+use_case(uow, principal, ...)``), the use case's ``commit()`` commits it, and
+the outer block's exit only cleans up (or rolls back when the use case did not
+commit). ``read_only()`` inside a transaction changes nothing.
+
+A writing use case made of SQLAlchemy Core statements (the consultation hot
+path) may start on a bare pooled connection: ``with uow.core_first(): ...``
+begins the transaction on ``uow.connection`` without building a ``Session``;
+a Session is created only if the use case touches ``uow.session``, and then
+joins that connection's transaction. Commit, rollback and the SQLite write
+lock (``BEGIN IMMEDIATE``) are the same as in a session-first unit of work.
 """
 
 from __future__ import annotations
@@ -36,15 +50,19 @@ class UnitOfWork:
         self.vault = vault
         self._after_commit: list[Callable[[], None]] = []
         self._read_only = False
+        self._core_first = False
         self._session: Session | None = None
         self._connection: Connection | None = None
-        self._bare: Connection | None = None  # a read-only unit of work's own connection (no Session)
+        self._bare: Connection | None = None  # the unit of work's own connection (read-only or core-first)
+        self._depth = 0  # nested ``with`` blocks: only the outermost begins and ends the transaction
 
     @property
     def session(self) -> Session:
         """The ORM session of this unit of work (created on first use by a read-only one)."""
         if self._session is None:
-            # A read-only unit of work that started on its bare connection: the session joins it.
+            # A unit of work that started on its bare connection (read-only or core-first): the
+            # session joins that connection's transaction (it flushes there; ``commit()`` commits the
+            # connection).
             self._session = self._factory(bind=self._bare) if self._bare is not None else self._factory()
         return self._session
 
@@ -67,15 +85,40 @@ class UnitOfWork:
     def read_only(self) -> UnitOfWork:
         """This use case only reads: ``with uow.read_only(): ...`` (always rolled back; ``commit()``
         refuses). On SQLite a deferred transaction instead of the write lock; the next ``with uow:``
-        is a writing unit of work again."""
-        self._read_only = True
+        is a writing unit of work again. Inside a transaction already begun, the read joins it."""
+        if not self._depth:
+            self._read_only = True
+        return self
+
+    def core_first(self) -> UnitOfWork:
+        """This writing use case runs Core statements: ``with uow.core_first(): ...`` begins on a
+        pooled connection without a Session (one is joined on first use of ``session``). Saves the
+        Session's setup, transaction bookkeeping and close on the hot path. Inside a transaction
+        already begun, it changes nothing."""
+        if not self._depth:
+            self._core_first = True
         return self
 
     def __enter__(self) -> UnitOfWork:
+        self._depth += 1
+        if self._depth > 1:
+            return self  # joins the outer block's transaction
         self._after_commit = []
         self._session = self._connection = self._bare = None
         if self._read_only:
             return self  # session or connection on first use
+        if self._core_first:
+            connection = self.engine.connect()
+            try:
+                if self.engine.dialect.name == "sqlite":  # BEGIN IMMEDIATE, as below
+                    connection.execution_options(sqlite_begin="IMMEDIATE")
+                connection.begin()
+            except BaseException:
+                self._depth, self._core_first = 0, False
+                connection.close()
+                raise
+            self._bare = self._connection = connection
+            return self
         self._session = self._factory()
         if self.engine.dialect.name == "sqlite":
             # SQLite: take the write lock when the use case starts (BEGIN IMMEDIATE), waiting on the
@@ -86,6 +129,7 @@ class UnitOfWork:
             try:
                 self._connection = self.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             except BaseException:
+                self._depth = 0
                 self.session.close()
                 raise
         return self
@@ -93,23 +137,31 @@ class UnitOfWork:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._depth -= 1
+        if self._depth:
+            return  # the outer block ends the transaction
         try:
-            if self._session is not None:
-                self._session.rollback()
+            if self._session is not None and self._bare is None:
+                self._session.rollback()  # (a joined session's work is rolled back with its connection)
         finally:
             try:
                 if self._session is not None:
                     self._session.close()
             finally:
                 if self._bare is not None:
-                    self._bare.close()  # rolls the read back
-                self._read_only = False
+                    self._bare.close()  # rolls back what was not committed
+                self._read_only = self._core_first = False
                 self._connection = self._bare = None
 
     def commit(self) -> None:
         if self._read_only:
             raise RuntimeError("a read-only unit of work cannot commit")
-        self.session.commit()
+        if self._bare is not None:  # core-first: flush a joined session's work, commit the connection
+            if self._session is not None:
+                self._session.flush()
+            self._bare.commit()
+        else:
+            self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()

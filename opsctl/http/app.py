@@ -8,10 +8,13 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from starlette.types import Receive, Scope, Send
 
 from campaigns.api import followup as followup_api
 from campaigns.api import push_links, wechat_callback
 from clinical_core.api import consultations, nursing, patients, prescriptions, problems, video
+from clinical_core.api.fast_path import HotRoutes
 from content.api import calendar as calendar_api
 from content.api import lectures as lectures_api
 from content.scripts import api as scripts_api
@@ -21,16 +24,44 @@ from opsctl.config import Settings
 from opsctl.wiring import Container
 
 
-def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
+class OpsctlAPI(FastAPI):
+    """The FastAPI app with the consultation hot routes answered in front of it (``HotRoutes``).
+
+    A request the fast path takes never enters FastAPI's middleware stack, routing or dependency
+    solving; every other request (and every hot-route request that is not the plain, well-formed
+    case) is FastAPI's as before. The fast path stands aside while the app has dependency overrides
+    or user middleware, which it would otherwise bypass."""
+
+    hot_routes: HotRoutes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = self.hot_routes
+        if hot is not None and scope["type"] == "http" and not self.dependency_overrides \
+                and not self.user_middleware:
+            handler = hot.handler(scope)
+            if handler is not None:
+                scope["app"] = self  # as Starlette sets it for every request
+                await handler(scope, receive, send, super().__call__)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings, container: Container | None = None, *, hot_routes: bool = True) -> FastAPI:
+    """The API. ``hot_routes=False`` serves the consultation hot routes through FastAPI too (the
+    tests compare both paths)."""
     container = container or Container(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The threadpool that runs sync routes and dependencies (``http.threads``), per event loop.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http.threads
-        yield
+        try:
+            yield
+        finally:
+            if app.hot_routes is not None:
+                app.hot_routes.close()
 
-    app = FastAPI(
+    app = OpsctlAPI(
         lifespan=lifespan,
         title="opsctl 互联网医院 API",
         version=__version__,
@@ -71,6 +102,10 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.include_router(followup_api.router)
     app.include_router(lectures_api.router)
     app.include_router(calendar_api.router)
+    if hot_routes:
+        sqlite = make_url(settings.effective_database_url).get_backend_name() == "sqlite"
+        hot_threads = settings.http.hot_threads or (1 if sqlite else settings.http.threads)
+        app.hot_routes = HotRoutes(app, hot_threads)
     return app
 
 
