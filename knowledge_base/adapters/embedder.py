@@ -95,9 +95,10 @@ class Embedder:
     ``query_backend``: ``"onnx"`` encodes queries with ONNX Runtime from ``<model>/onnx/query.onnx``
     (``python -m knowledge_base.onnx_export``; same embeddings within 1e-6, ~4x faster than torch
     on one thread); without that file, or with int8 queries, queries fall back to torch.
-    ``query_precision``: with the ONNX backend, ``"int8"`` runs ``onnx/query-int8.onnx`` (ONNX Runtime's
-    dynamic int8 quantisation, per-channel weights, the FFN output projections kept float32: the
-    encode ~30 % faster, nDCG@10 within 0.002 of float32 on the three eval sets, docs/BENCHMARKS.md);
+    ``query_precision``: with the ONNX backend, ``"int8"`` runs ``onnx/query-int8.onnx`` (SmoothQuant-
+    smoothed, ONNX Runtime's dynamic int8 quantisation, per-channel weights, the FFN output projections
+    kept float32: the encode ~30 % faster, nDCG@10 within 0.003 of float32 on the three eval sets,
+    docs/BENCHMARKS.md; each query encoded alone, as its activations are quantised per tensor);
     ``"fp32"`` the float32 graph. The index (passages) is always float32.
     """
 

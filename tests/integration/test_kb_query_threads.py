@@ -97,12 +97,13 @@ def test_a_fresh_embedders_first_call_may_be_a_query() -> None:
 
 
 def test_int8_query_graph_quantises_all_but_the_ffn_outputs_and_keeps_the_rankings(tmp_path: Path) -> None:
-    """The int8 ONNX query graph (the default): every attention and FFN input projection int8, the FFN
-    output projections float32 (quantising them too drops the mean cosine to ~0.997 and cost 0.009
+    """The int8 ONNX query graph (the default): every attention and FFN input projection smoothed and int8,
+    the FFN output projections float32 (quantising them too drops the mean cosine to ~0.997 and cost 0.009
     nDCG@10 on KUAKE-QQR); its embeddings and the dense rankings they give stay close to float32's."""
     fp32 = shared_embedder()
     stamp = json.loads((resolve_model(MODEL_NAME) / STAMP_FILE).read_text())
-    assert stamp["int8"] == {"QAttention": 12, "MatMulInteger": 24, "MatMul": 12}
+    # 12 fused attentions + 24 projections int8, each smoothed first; the 12 FFN output projections float32
+    assert stamp["int8"] == {"smooth": 36, "QAttention": 12, "MatMulInteger": 24, "MatMul": 12}
     exact, int8 = _sharing(fp32, 1, "onnx", "fp32"), _sharing(fp32, 1, "onnx", "int8")
     assert int8._onnx_session()[0]._model_path.endswith("query-int8.onnx")
     # one thread: no pool; two: the pool stops spinning when a run ends (BM25 and the dense step run next)
@@ -115,7 +116,8 @@ def test_int8_query_graph_quantises_all_but_the_ffn_outputs_and_keeps_the_rankin
     a = np.stack([exact.encode_queries([q])[0] for q in queries])
     b = np.stack([int8.encode_queries([q])[0] for q in queries])
     cos = np.sum(a * b, axis=1)
-    assert cos.min() >= 0.995 and cos.mean() >= 0.9985, (cos.min(), cos.mean())
+    # unsmoothed the same graph measured min 0.998 / mean 0.9990; with the FFN outputs int8 too 0.995 / 0.9975
+    assert cos.min() >= 0.999 and cos.mean() >= 0.9995, (cos.min(), cos.mean())
     # a batch gives each query's own single-query embedding (per-tensor activation scales: never padded together)
     assert np.array_equal(int8.encode_queries(queries[:8]), b[:8])
     index = HybridIndex(tmp_path / "idx", fp32)
@@ -127,7 +129,8 @@ def test_int8_query_graph_quantises_all_but_the_ffn_outputs_and_keeps_the_rankin
         top1 += ra[0] == rb[0]
     print("int8 vs fp32: min cos", cos.min(), "mean", cos.mean(), "top-10 overlap", overlap / (10 * len(queries)),
           "top-1", top1 / len(queries))
-    assert overlap / (10 * len(queries)) >= 0.9 and top1 / len(queries) >= 0.8  # (nDCG on the eval sets: BENCHMARKS)
+    # measured 0.959 / 0.91 (unsmoothed 0.926 / 0.87); nDCG@10 on the eval sets: docs/BENCHMARKS.md
+    assert overlap / (10 * len(queries)) >= 0.93 and top1 / len(queries) >= 0.85
 
 
 def test_onnx_query_tokenizer_matches_the_models_own_tokenizer() -> None:
