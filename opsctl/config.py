@@ -63,6 +63,8 @@ class SearchSettings(BaseModel):
     scan_float16: bool = False  # approximate: float16 scores only, no rescoring (may swap near-ties)
     dense_candidates: int = Field(default=400, ge=0)  # float16 first pass, exact float32 rescoring; 0: float32 scan
     query_backend: Literal["onnx", "torch"] = "onnx"  # ONNX Runtime for queries when exported (`make`)
+    # ONNX query graph: int8 (smoothed dynamic quantisation, FFN outputs float32; nDCG@10 within 0.003) or fp32
+    query_precision: Literal["int8", "fp32"] = "int8"
     query_threads: int | None = Field(default=1, ge=1)  # torch threads per query encode (None: one per core)
     quantize_queries: bool = False  # int8 query encoding: faster, but lost ~0.02 nDCG@10 on KUAKE-QQR (BENCHMARKS)
 

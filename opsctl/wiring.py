@@ -140,7 +140,7 @@ class Container:
         """The dense model; nothing is loaded until the first encode."""
         s = self.settings.search
         return Embedder(s.embedding_model, quantize_queries=s.quantize_queries, query_threads=s.query_threads,
-                        query_backend=s.query_backend)
+                        query_backend=s.query_backend, query_precision=s.query_precision)
 
     @cached_property
     def kb_index(self) -> HybridIndex:

@@ -95,16 +95,25 @@ class Embedder:
     ``query_backend``: ``"onnx"`` encodes queries with ONNX Runtime from ``<model>/onnx/query.onnx``
     (``python -m knowledge_base.onnx_export``; same embeddings within 1e-6, ~4x faster than torch
     on one thread); without that file, or with int8 queries, queries fall back to torch.
+    ``query_precision``: with the ONNX backend, ``"int8"`` runs ``onnx/query-int8.onnx`` (SmoothQuant-
+    smoothed, ONNX Runtime's dynamic int8 quantisation, per-channel weights, the FFN output projections
+    kept float32: the encode ~30 % faster, nDCG@10 within 0.003 of float32 on the three eval sets,
+    docs/BENCHMARKS.md; each query encoded alone, as its activations are quantised per tensor);
+    ``"fp32"`` the float32 graph. The index (passages) is always float32.
     """
 
     def __init__(self, model: str, *, quantize: bool = False, quantize_queries: bool = False,
-                 batch_size: int = 64, query_threads: int | None = 1, query_backend: str = "onnx") -> None:
+                 batch_size: int = 64, query_threads: int | None = 1, query_backend: str = "onnx",
+                 query_precision: str = "int8") -> None:
         self.model_name = model
         self.quantize = quantize
         self.quantize_queries = quantize_queries and not quantize
         self.batch_size = batch_size
         self.query_threads = query_threads
         self.query_backend = query_backend
+        if query_precision not in ("int8", "fp32"):
+            raise ValueError(f"query_precision: int8 or fp32, not {query_precision!r}")
+        self.query_precision = query_precision
         self._onnx: Any = None  # (session, tokenizer, query prompt), or False when unavailable
         self._model: Any = None
         self._query_model: Any = None
@@ -152,7 +161,7 @@ class Embedder:
         return self._onnx
 
     def _load_onnx(self) -> Any:
-        from knowledge_base.onnx_export import ONNX_FILE, is_exported
+        from knowledge_base.onnx_export import INT8_FILE, ONNX_FILE, is_exported
 
         if self.query_backend != "onnx" or self.quantize_queries or self.quantize:
             return False
@@ -166,8 +175,17 @@ class Embedder:
         options.intra_op_num_threads = self.query_threads or 0
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(str(path / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+        if (self.query_threads or 0) != 1:
+            # the pool's threads stop spinning when a run ends: the dense step and BM25 run next on those cores
+            options.add_session_config_entry("session.force_spinning_stop", "1")
+        graph = INT8_FILE if self.query_precision == "int8" else ONNX_FILE
+        session = ort.InferenceSession(str(path / graph), options, providers=["CPUExecutionProvider"])
         return (session, *_query_tokenizer(path))
+
+    @property
+    def query_uses_all_cores(self) -> bool:
+        """A query encode runs on more than one thread (``query_threads`` > 1 or None)."""
+        return self.query_threads != 1
 
     @property
     def uses_onnx(self) -> bool:
@@ -179,6 +197,10 @@ class Embedder:
             import numpy as np
 
             session, tokenizer, prompt = onnx
+            if self.query_precision == "int8" and len(texts) > 1:
+                # int8 activations are scaled per tensor at run time: in a padded batch a query's scale would
+                # depend on the other queries, so each is encoded alone, as a search encodes it
+                return np.concatenate([self.encode_queries([t]) for t in texts])
             encoded = tokenizer.encode_batch([prompt + t for t in texts])
             return session.run(None, {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
                                       "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)})[0]

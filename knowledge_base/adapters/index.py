@@ -308,13 +308,20 @@ def rankings(index: HybridIndex, query: str, tokens: Sequence[str], depth: int, 
              vector: Any = None, bm25: bool = True, dense: bool = True) -> Rankings:
     """BM25 ranks only passages sharing a term with the query; dense ranks the ``depth`` nearest.
 
-    Without a ``vector``, the query is encoded on a worker thread while BM25 scores on this one.
+    Without a ``vector``, a one-thread query encode runs on a worker thread while BM25 scores on this
+    one (the other core); an encode on several threads (``search.query_threads``) runs first, on this
+    thread, with the cores to itself, then BM25, then the dense step (BM25 beside it only contends).
     """
     keys = index.keys
     b_rows: list[int] = []
     d_rows: list[int] = []
     b = d = None
-    pending = _encode_async(index, query) if dense and vector is None and bm25 and keys else None
+    pending = None
+    if dense and vector is None and bm25 and keys:
+        if getattr(index.embedder, "query_uses_all_cores", False):
+            vector = index.embedder.encode_queries([query])[0]
+        else:
+            pending = _encode_async(index, query)
     if bm25:
         b = index.bm25_scores(tokens)
         positive = b > 0 if mask is None else (b > 0) & mask

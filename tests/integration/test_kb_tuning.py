@@ -82,7 +82,9 @@ def test_tune_holds_out_groups_first_trains_and_saves_a_new_model(cache: Path) -
     assert e.uses_onnx  # exported like the base model: queries on ONNX Runtime, not torch
     torch_path = Embedder("tiny-tuned", query_backend="torch")
     texts = ["降压药能停吗", "糖尿病 饮食", "孕期可以吃柚子吗？"]
-    assert abs(e.encode_queries(texts) - torch_path.encode_queries(texts)).max() < 1e-5
+    exact = Embedder("tiny-tuned", query_precision="fp32")
+    assert abs(exact.encode_queries(texts) - torch_path.encode_queries(texts)).max() < 1e-5
+    assert (e.encode_queries(texts) * torch_path.encode_queries(texts)).sum(1).min() > 0.98  # the int8 graph
     views = {v.name: v for v in tuning.list_models("tiny-tuned")}
     assert views["tiny-tuned"].in_use and views["tiny-tuned"].base_model == "tiny" and not views["tiny"].in_use
 

@@ -67,13 +67,16 @@ def test_query_quantisation_and_fusion_follow_the_settings(monkeypatch) -> None:
     default = Container(load_settings())
     assert not default.embedder.quantize_queries and not default.embedder.quantize  # int8 lost quality: off
     assert default.embedder.query_backend == "onnx" and default.embedder.query_threads == 1  # latency (BENCHMARKS)
+    assert default.embedder.query_precision == "int8"  # the int8 ONNX graph: within 0.002 nDCG@10 (BENCHMARKS)
     monkeypatch.setenv("OPSCTL_SEARCH__QUANTIZE_QUERIES", "true")
     monkeypatch.setenv("OPSCTL_SEARCH__RRF_K", "60")
     monkeypatch.setenv("OPSCTL_SEARCH__QUERY_BACKEND", "torch")
     monkeypatch.setenv("OPSCTL_SEARCH__QUERY_THREADS", "2")
+    monkeypatch.setenv("OPSCTL_SEARCH__QUERY_PRECISION", "fp32")
     off = Container(load_settings())
     assert off.embedder.quantize_queries and not off.embedder.quantize and off.settings.search.rrf_k == 60
     assert off.embedder.query_backend == "torch" and off.embedder.query_threads == 2
+    assert off.embedder.query_precision == "fp32"
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -156,6 +159,34 @@ def test_without_a_vector_the_query_is_encoded_on_a_worker_thread_while_bm25_sco
     given = rankings(index, "q", ["t3"], 10, vector=vectors[3])
     assert encoded == given and encoded.dense[0] == "p3" and encoded.bm25
     assert threads and threads[0] != threading.current_thread().name
+
+
+def test_an_encode_on_several_threads_runs_first_on_the_calling_thread_then_bm25(tmp_path: Path) -> None:
+    """``search.query_threads`` > 1: the encode has both cores to itself; BM25 runs after it, not beside it."""
+    import threading
+
+    from knowledge_base.adapters.index import rankings
+
+    rng = np.random.default_rng(12)
+    vectors = _unit(rng.standard_normal((50, 16)))
+    order: list[tuple[str, str]] = []
+
+    class _Encoder(_FixedEmbedder):
+        query_uses_all_cores = True
+
+        def encode_queries(self, texts: list[str]) -> np.ndarray:
+            order.append(("encode", threading.current_thread().name))
+            return vectors[[3]]
+
+    index = HybridIndex(tmp_path / "idx", _Encoder(vectors))  # type: ignore[arg-type]
+    index.sync([IndexItem(f"p{i}", f"passage {i}", [f"t{i % 7}"]) for i in range(50)])
+    bm25_scores = index.bm25_scores
+    index.bm25_scores = lambda tokens: (order.append(("bm25", threading.current_thread().name)),  # type: ignore[method-assign]
+                                        bm25_scores(tokens))[1]
+    encoded = rankings(index, "q", ["t3"], 10)
+    assert encoded == rankings(index, "q", ["t3"], 10, vector=vectors[3]) and encoded.dense[0] == "p3"
+    me = threading.current_thread().name
+    assert order[:2] == [("encode", me), ("bm25", me)]
 
 
 def test_dense_candidates_follow_the_settings(monkeypatch, tmp_path: Path) -> None:
