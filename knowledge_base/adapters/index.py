@@ -20,6 +20,13 @@ whose float16 score is within ``eps`` of that k-th score is rescored too ("widen
 when that is more than a quarter of the rows, the query scans float32. ``dense_passes``
 counts the outcomes.
 
+Every numpy matrix product of a query runs on one BLAS thread (``one_blas_thread``). OpenBLAS's
+worker threads busy-wait for a long while after each call they take part in; on a 2-core host
+such a spinning thread took the core the next query's encode and float16 first pass needed (the
+dense step measured 9.9 ms instead of 4.5 ms, the query p50 25.0 instead of 17.5 ms; see
+docs/BENCHMARKS.md, run I). The products a query makes are small (the candidates' rows) or
+memory-bound (a float32 scan reads as fast on one core), so one thread loses nothing there.
+
 ``sync`` is incremental: passages already embedded keep their vectors, only new
 ones are encoded; BM25 is rebuilt from the stored tokens (seconds even for
 100,000 passages). Files are written to a temporary directory and swapped in,
@@ -43,6 +50,18 @@ import numpy as np
 from knowledge_base.adapters.embedder import Embedder
 
 log = logging.getLogger(__name__)
+
+_blas: Any = None
+
+
+def one_blas_thread() -> Any:
+    """A context in which numpy's BLAS uses only the calling thread (module docstring); ~20 µs."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 @dataclass(frozen=True, slots=True)
 class IndexItem:
@@ -168,7 +187,8 @@ class HybridIndex:
         if vector is None:
             vector = self.embedder.encode_queries([query or ""])[0]
         if not self.scan_float16:
-            return np.asarray(self._vectors) @ np.asarray(vector, dtype=np.float32)
+            with one_blas_thread():
+                return np.asarray(self._vectors) @ np.asarray(vector, dtype=np.float32)
         import torch
 
         q = torch.from_numpy(np.asarray(vector, dtype=np.float16))
@@ -180,6 +200,10 @@ class HybridIndex:
         The same rows and float32 scores as ranking ``dense_scores`` (float32) with ``top_k``; with a
         float16 first pass when the index has more rows than ``candidates`` (module docstring).
         """
+        with one_blas_thread():
+            return self._dense_top(vector, k, mask)
+
+    def _dense_top(self, vector: Any, k: int, mask: Any) -> tuple[list[int], Any]:
         self._load()
         n = len(self._keys or [])
         if not n:

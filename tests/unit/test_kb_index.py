@@ -107,6 +107,30 @@ def test_float16_first_pass_returns_the_float32_scan_exactly(tmp_path: Path) -> 
     assert isinstance(index._vectors, np.memmap)  # rescoring reads vectors.npy's pages, not a second copy
 
 
+def test_a_query_runs_its_matrix_products_on_one_blas_thread(tmp_path: Path) -> None:
+    """OpenBLAS's workers spin long after a call: a query must not wake them (module docstring, run I)."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    rng = np.random.default_rng(9)
+    vectors = _unit(rng.standard_normal((600, 32)))
+    index = _synced(tmp_path, vectors, candidates=100)
+    seen: list[set[int]] = []
+    inner = index._dense_top
+
+    def watched(*args):  # type: ignore[no-untyped-def]
+        seen.append(blas_threads())
+        return inner(*args)
+
+    index._dense_top = watched  # type: ignore[method-assign]
+    before = blas_threads()
+    rows, _ = index.dense_top(vectors[3], 5)
+    assert rows[0] == 3 and seen == [{1}]
+    assert blas_threads() == before  # the process's own setting is restored after the query
+
+
 def _near_ties(ties: int, n: int = 300) -> np.ndarray:
     # ``ties`` rows whose scores against e1 differ by 1e-5, far below float16's resolution (2^-11 near 0.5),
     # the others far below: the first pass cannot order the tied rows, so its candidates among them are
