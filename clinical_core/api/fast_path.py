@@ -45,6 +45,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.utils import get_authorization_scheme_param
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
@@ -61,6 +62,15 @@ _ACTION = re.compile(r"/api/v1/consultations/([A-Za-z0-9_-]{1,64})/(claim|messag
 MAX_BODY = 32 * 1024  # a larger body (a question of 4,000 characters is at most ~24 KiB of JSON) goes to FastAPI
 _KINDS = frozenset(kind.value for kind in MessageKind)
 _FORM = b"application/x-www-form-urlencoded"
+
+
+def _max_length(model: type[BaseModel], field: str) -> int:
+    """The ``max_length`` a request model declares for ``field`` (the fast path checks the same bound)."""
+    return next(m.max_length for m in model.model_fields[field].metadata if hasattr(m, "max_length"))
+
+
+_SERVICE_ID_MAX = _max_length(consultations.NewConsultation, "service_id")
+_QUESTION_MAX = _max_length(consultations.NewConsultation, "question")
 _JSON = b"application/json"
 
 
@@ -127,8 +137,8 @@ class HotRoutes:
             if type(data) is not dict:
                 raise _Fallback
             service_id, question = data.get("service_id"), data.get("question")
-            if type(service_id) is not str or len(service_id) > 40 or type(question) is not str \
-                    or len(question) > 4000:  # ``NewConsultation``'s fields
+            if type(service_id) is not str or len(service_id) > _SERVICE_ID_MAX or type(question) is not str \
+                    or len(question) > _QUESTION_MAX:
                 raise _Fallback
         except (_Fallback, ValueError):
             await fallback(scope, _replay(messages, receive), send)

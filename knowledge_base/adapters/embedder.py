@@ -175,7 +175,7 @@ class Embedder:
         options.intra_op_num_threads = self.query_threads or 0
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if (self.query_threads or 0) != 1:
+        if self.query_uses_all_cores:
             # the pool's threads stop spinning when a run ends: the dense step and BM25 run next on those cores
             options.add_session_config_entry("session.force_spinning_stop", "1")
         graph = INT8_FILE if self.query_precision == "int8" else ONNX_FILE

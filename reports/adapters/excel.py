@@ -83,13 +83,18 @@ def write_workbook(report: ReportData, path: Path, details: Sequence[DetailSheet
         _table_sheet(wb, "各渠道转化", [("渠道", None, 24), ("扫码关注（人）", "count", 16), ("首次问诊（人）", "count", 16),
                                      ("转化率", "ratio", 12)],
                      ([c.channel, c.base, c.converted, c.rate] for c in report.channels))
+    _save(wb, path, detail_sheets, staged)
+    return path
+
+
+def _save(wb: Workbook, path: Path, detail_sheets: Sequence[Any], staged: StagedDetails) -> None:
+    """The workbook with the detail sheets last, their staged rows spliced in by ``_finish``."""
     for ws in detail_sheets:  # the tab order (openpyxl names the parts in it when saving)
         wb._sheets.remove(ws)
         wb._sheets.append(ws)
     skeleton = io.BytesIO()
     wb.save(skeleton)
     _finish(path, skeleton.getvalue(), [ws.path.lstrip("/") for ws in detail_sheets], staged)
-    return path
 
 
 def _unit_suffix(unit: str) -> str:

@@ -33,13 +33,7 @@ def _write(path: Path, rows: list[list[object]]) -> excel.StagedDetails:
     wb = Workbook(write_only=True)
     details = [ws for ws, _ in excel._detail_sheets(wb, staged.sheets)]
     _table_sheet(wb, "摘要", [("指标", "count", 10)], [["问诊量"], [12]])
-    for ws in details:
-        wb._sheets.remove(ws)
-        wb._sheets.append(ws)
-
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    _finish(path, buffer.getvalue(), [ws.path.lstrip("/") for ws in details], staged)
+    excel._save(wb, path, details, staged)
     return staged
 
 
