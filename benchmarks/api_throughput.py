@@ -435,6 +435,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--think", type=float, default=1.0, help="mean think time of the paced model (s); 0 skips it")
+    parser.add_argument("--paced-only", action="store_true", help="skip the closed model (no ratio: latency only)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of both servers")
     parser.add_argument("--generators", type=int, default=1, help="load-generator processes")
     parser.add_argument("--doctors", type=int, default=20)
@@ -491,7 +492,8 @@ def main() -> None:
             servers = [name for name in ("anchor", "baseline", "product") if name in procs]
             runs: dict[str, list[dict[str, object]]] = {}
             loads: list[float] = []
-            models = [("closed", 0.0)] + ([("paced", args.think)] if args.think > 0 else [])
+            models = ([("closed", 0.0)] if not args.paced_only else []) + (
+                [("paced", args.think)] if args.think > 0 else [])
             for repeat in range(args.repeats):
                 for model, think in models:
                     for name in (["ceiling", *servers] if model == "closed" else servers):
@@ -519,6 +521,9 @@ def main() -> None:
                 print(tail, file=sys.stderr)
 
     results: dict[str, object] = {key: _median_run(value) for key, value in runs.items()}
+    if args.paced_only:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+        return
     product, anchor = results["closed/product"], results["closed/anchor"]
     assert isinstance(product, dict) and isinstance(anchor, dict)
     ratios = [float(p["requests_per_s"]) / float(a["requests_per_s"])  # type: ignore[arg-type]

@@ -53,6 +53,11 @@ class HttpSettings(BaseModel):
     # queues them without polling the write lock; 12 threads cost ~15 % more CPU per request and
     # twice the closed-loop p99), ``threads`` on PostgreSQL (row locks; threads overlap waits).
     hot_threads: int | None = Field(default=None, ge=1, le=200)
+    # Group commit of the hot routes (``clinical_core.persistence.group_commit``): the requests
+    # waiting for the one hot thread share a transaction, each in a savepoint of its own, and are
+    # answered after its commit. None: on with SQLite (one writer; every commit rewrites the same
+    # pages), off with PostgreSQL (its threads overlap their waits). SQLite only.
+    group_commit: bool | None = None
 
 
 class SearchSettings(BaseModel):

@@ -53,6 +53,7 @@ from clinical_core.api import consultations, problems
 from clinical_core.api.security import run_authenticated
 from clinical_core.domain.consultation import MessageKind
 from clinical_core.domain.errors import DomainError
+from clinical_core.persistence.group_commit import GroupCommitter
 from clinical_core.services import consultation
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -62,6 +63,7 @@ _ACTION = re.compile(r"/api/v1/consultations/([A-Za-z0-9_-]{1,64})/(claim|messag
 MAX_BODY = 32 * 1024  # a larger body (a question of 4,000 characters is at most ~24 KiB of JSON) goes to FastAPI
 _KINDS = frozenset(kind.value for kind in MessageKind)
 _FORM = b"application/x-www-form-urlencoded"
+GROUP_COMMIT_MAX = 32  # requests per shared transaction at most (with group commit)
 
 
 def _max_length(model: type[BaseModel], field: str) -> int:
@@ -91,7 +93,7 @@ class _Fallback(Exception):
 class HotRoutes:
     """ASGI handlers for the three hot routes of ``app`` (see the module docstring)."""
 
-    def __init__(self, app: FastAPI, threads: int) -> None:
+    def __init__(self, app: FastAPI, threads: int, *, group_commit: bool = False) -> None:
         # The routes it stands in for, as the consultation router declares them (the app includes
         # that router as it is: no prefix, response class or dependencies added).
         routes = {route.endpoint: route for route in consultations.router.routes if isinstance(route, APIRoute)}
@@ -107,6 +109,8 @@ class HotRoutes:
         self._message = _Route(routes[consultations.post_message])
         self._threads = threads
         self._executor: ThreadPoolExecutor | None = None
+        self._group: GroupCommitter | None = (
+            GroupCommitter(lambda: app.state.uow_factory(), max_batch=GROUP_COMMIT_MAX, name="api-hot") if group_commit else None)
 
     # --- dispatch ---
 
@@ -122,6 +126,8 @@ class HotRoutes:
         return None
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -174,15 +180,16 @@ class HotRoutes:
     async def _answer(self, scope: Scope, receive: Receive, send: Send, route: _Route,
                       use_case: Callable[..., Any], *args: Any) -> None:
         credentials = _credentials(scope)
-        uow_factory = self._app.state.uow_factory
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="api-hot")
-
-        def call() -> Any:
-            return run_authenticated(uow_factory(), credentials, use_case, *args)
-
         try:
-            result = await asyncio.get_running_loop().run_in_executor(self._executor, call)
+            if self._group is not None:
+                result = await asyncio.wrap_future(self._group.submit(
+                    lambda uow: run_authenticated(uow, credentials, use_case, *args)))
+            else:
+                uow_factory = self._app.state.uow_factory
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="api-hot")
+                result = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, lambda: run_authenticated(uow_factory(), credentials, use_case, *args))
             value, errors = route.field.validate(result, {}, loc=("response",)) if route.field else (result, [])
             if errors:
                 raise RuntimeError("response validation failed")  # as FastAPI: an internal error

@@ -35,6 +35,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(parsed, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "checkin", _sqlite_end_transaction)
         return engine
     if parsed.get_backend_name() == "postgresql":
         # SQLAlchemy's default pool (5 + 10 overflow): a 10 + 30 pool sized to the threadpool served
@@ -66,6 +67,15 @@ def _sqlite_begin(connection: Any) -> None:
         connection.connection.driver_connection.execute(statement)
     except sqlite3.Error as error:  # the same exception as through SQLAlchemy (e.g. "database is locked")
         raise exc.OperationalError(statement, None, error) from error
+
+
+def _sqlite_end_transaction(dbapi_connection: Any, _record: Any) -> None:
+    # A COMMIT that SQLite refused (a deferred foreign-key violation, a busy database) leaves the
+    # transaction open on the driver's connection, while SQLAlchemy counts it as ended and skips the
+    # pool's rollback: the next user of the pooled connection would fail on "BEGIN" ("cannot start a
+    # transaction within a transaction") or, worse, work inside the failed transaction.
+    if dbapi_connection is not None and dbapi_connection.in_transaction:
+        dbapi_connection.rollback()
 
 
 def _redact(url: str) -> str:

@@ -19,6 +19,7 @@ from content.api import calendar as calendar_api
 from content.api import lectures as lectures_api
 from content.scripts import api as scripts_api
 from knowledge_base.api import search as kb_api
+from clinical_core.domain.errors import ConfigurationError
 from opsctl import __version__
 from opsctl.config import Settings
 from opsctl.wiring import Container
@@ -105,7 +106,10 @@ def create_app(settings: Settings, container: Container | None = None, *, hot_ro
     if hot_routes:
         sqlite = make_url(settings.effective_database_url).get_backend_name() == "sqlite"
         hot_threads = settings.http.hot_threads or (1 if sqlite else settings.http.threads)
-        app.hot_routes = HotRoutes(app, hot_threads)
+        group_commit = sqlite if settings.http.group_commit is None else settings.http.group_commit
+        if group_commit and not sqlite:
+            raise ConfigurationError("http.group_commit 仅适用于 SQLite 数据库")
+        app.hot_routes = HotRoutes(app, hot_threads, group_commit=group_commit)
     return app
 
 
