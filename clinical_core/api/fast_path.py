@@ -26,6 +26,9 @@ anyio: about 1.5 ms of CPU per request against ~1 ms for the use case itself
   (``threads`` workers: ``http.hot_threads``, by default 1 on SQLite and ``http.threads`` on
   PostgreSQL) via ``loop.run_in_executor``, ~25 µs of CPU per call against ~75 µs for anyio's
   ``to_thread``. The database is never waited on in the event loop.
+- **Group commit on SQLite** (``http.group_commit``, on by default with SQLite): the one hot thread
+  is a ``GroupCommitter`` instead: the requests waiting for it share one transaction, each in a
+  savepoint of its own, and are answered after its commit (``clinical_core.persistence.group_commit``).
 
 Tests (``tests/e2e/test_http_fast_path.py``) send the same good and bad requests through both paths
 and compare statuses, headers and bodies.

@@ -50,7 +50,7 @@ _SAVEPOINT = "group_member"
 
 
 class _Job(Generic[T]):
-    __slots__ = ("work", "future", "result", "error", "callbacks")
+    __slots__ = ("callbacks", "error", "future", "result", "work")
 
     def __init__(self, work: Callable[[UnitOfWork], T]) -> None:
         self.work = work
