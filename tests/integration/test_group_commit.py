@@ -281,3 +281,35 @@ def test_group_commit_is_refused_with_postgresql(tmp_path: Path) -> None:
                   secret_key=TEST_SECRET_KEY, http=HttpSettings(group_commit=True))
     with pytest.raises(ConfigurationError, match="group_commit"):
         create_app(pg)
+
+
+def test_orm_work_in_a_batch_is_kept_or_undone_with_its_request(sqlite_container: Container,
+                                                                committer: GroupCommitter) -> None:
+    """A use case that touches ``uow.session`` gets a Session joined to the batch's connection: its
+    flushed rows are part of its savepoint, kept on commit() and undone with it."""
+    def orm(tag: str, fail: bool) -> Callable[[UnitOfWork], str]:
+        def work(uow: UnitOfWork) -> str:
+            with uow.core_first():
+                uow.session.add(AuditRow(at=uow.clock.now(), actor="test", action=tag, entity_type="test",
+                                         entity_id=tag, details={}))
+                uow.session.flush()
+                if fail:
+                    raise Conflict("拒绝")
+                uow.commit()
+            return tag
+        return work
+
+    release, _blocker = _hold(committer)
+    kept, undone, seen = (committer.submit(orm("orm-kept", False)), committer.submit(orm("orm-undone", True)),
+                          committer.submit(lambda uow: ",".join(_actions(uow))))
+    release.set()
+    assert kept.result(10) == "orm-kept"
+    with pytest.raises(Conflict):
+        undone.result(10)
+    assert seen.result(10) == "hold,orm-kept"  # a later request of the batch sees the earlier's kept work only
+    assert _stored(sqlite_container) == ["hold", "orm-kept"]
+
+
+def _actions(uow: UnitOfWork) -> list[str]:
+    with uow.core_first():
+        return sorted(uow.connection.scalars(select(AuditRow.action).where(AuditRow.actor == "test")))
