@@ -157,13 +157,13 @@ def _inputs(job: RenderJob) -> list[str]:
     return args
 
 
-def _join(labels: list[tuple[str, str]], out_v: str, out_a: str, chains: list[str]) -> None:
+def _join(labels: list[tuple[str, str]], out_v: str, out_a: str, chains: list[str]) -> tuple[str, str]:
+    """Concatenate ``labels``; the labels of the result. One part is used as it is (no ``null`` copy)."""
     if len(labels) == 1:
-        chains.append(f"{labels[0][0]}null{out_v}")
-        chains.append(f"{labels[0][1]}anull{out_a}")
-        return
+        return labels[0]
     pads = "".join(v + a for v, a in labels)
     chains.append(f"{pads}concat=n={len(labels)}:v=1:a=1{out_v}{out_a}")
+    return out_v, out_a
 
 
 def _logo_xy(logo: Logo, frame: OutputFormat) -> tuple[str, str]:
@@ -224,8 +224,7 @@ def build_render(job: RenderJob) -> list[str]:
     body = [i for i, s in enumerate(job.segments) if s.role == "clip"]
     before = [i for i, s in enumerate(job.segments) if s.role in ("intro", "title_card")]
     after = [i for i, s in enumerate(job.segments) if s.role == "outro"]
-    _join([(f"[v{i}]", f"[a{i}]") for i in body], "[bv0]", "[ba]", chains)
-    label = "[bv0]"
+    label, body_audio = _join([(f"[v{i}]", f"[a{i}]") for i in body], "[bv0]", "[ba]", chains)
     if job.subtitles_path:
         fonts = f":fontsdir={escape_option(job.fonts_dir)}" if job.fonts_dir else ""
         chains.append(f"{label}subtitles=filename={escape_option(job.subtitles_path)}{fonts}[bv1]")
@@ -236,16 +235,15 @@ def build_render(job: RenderJob) -> list[str]:
         chains.append(f"[{n}:v:0]scale={width}:-2,format=rgba[logo]")
         chains.append(f"{label}[logo]overlay=x={x}:y={y}:eof_action=repeat:format=auto,format=yuv420p[bv2]")
         label = "[bv2]"
-    parts = [(f"[v{i}]", f"[a{i}]") for i in before] + [(label, "[ba]")] + [(f"[v{i}]", f"[a{i}]") for i in after]
-    _join(parts, "[vout]", "[aj]", chains)
+    parts = [(f"[v{i}]", f"[a{i}]") for i in before] + [(label, body_audio)] + [(f"[v{i}]", f"[a{i}]") for i in after]
+    video_out, audio_out = _join(parts, "[vout]", "[aj]", chains)
     if job.loudness is not None:
-        chains.append(f"[aj]{_loudnorm(job, measure=False)}[aout]")
-    else:
-        chains.append("[aj]anull[aout]")
+        chains.append(f"{audio_out}{_loudnorm(job, measure=False)}[aout]")
+        audio_out = "[aout]"
     return [
         "-hide_banner", "-nostdin", "-y", *_inputs(job),
         "-filter_complex", ";".join(chains),
-        "-map", "[vout]", "-map", "[aout]",
+        "-map", video_out, "-map", audio_out,
         "-c:v", "libx264", "-preset", job.preset, "-crf", str(job.crf), "-pix_fmt", "yuv420p",
         "-r", str(job.fps), "-c:a", "aac", "-b:a", "160k", "-ar", str(SAMPLE_RATE), "-ac", "2",
         "-movflags", "+faststart", "-f", job.container, job.output,

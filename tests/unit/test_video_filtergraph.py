@@ -71,15 +71,18 @@ def test_subtitles_and_logo_go_over_the_body_only() -> None:
                             logo_path="/in/logo.png"))
     graph = graph_of(args)
     assert args[args.index("/in/logo.png") - 1] == "-i" and args.index("/in/logo.png") > args.index("/in/a.mp4")
-    assert "[bv0]subtitles=filename=/tmp/w/sub\\\\:1.ass:fontsdir=/usr/share/fonts/wqy[bv1]" in graph
+    assert "[v1]subtitles=filename=/tmp/w/sub\\\\:1.ass:fontsdir=/usr/share/fonts/wqy[bv1]" in graph  # one clip: no concat
     assert "[2:v:0]scale=172:-2,format=rgba[logo]" in graph
     assert any(c.startswith("[bv1][logo]overlay=x=W-w-32:y=32") for c in graph)
-    assert any(c.startswith("[v0][a0][bv2][ba]concat=n=2") for c in graph)
+    assert any(c.startswith("[v0][a0][bv2][a1]concat=n=2") for c in graph)
 
 
 def test_loudness_off_means_no_loudnorm_and_no_measurement_needed() -> None:
     args = build_render(job(Segment("/in/a.mp4", 0, 3, info()), loudness=None, measured=None))
     assert "loudnorm" not in " ".join(args)
+    # One clip, nothing to join or normalise: the chains' own outputs are mapped, no null/anull copies.
+    assert args[args.index("-map"):args.index("-map") + 4] == ["-map", "[v0]", "-map", "[a0]"]
+    assert "null" not in args[args.index("-filter_complex") + 1].replace("anullsrc", "")
 
 
 def test_loudness_target_requires_the_first_pass() -> None:
