@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ def run(args: Sequence[str], *, on_progress: OnProgress | None = None, timeout: 
                                start_new_session=True)
     tail: deque[str] = deque(maxlen=400)
     stopped = {"why": ""}
+    finished = threading.Event()  # set as soon as ffmpeg has exited: the watchdog leaves at once
 
     def drain() -> None:
         assert process.stderr is not None
@@ -100,16 +102,16 @@ def run(args: Sequence[str], *, on_progress: OnProgress | None = None, timeout: 
             tail.append(raw.decode("utf-8", "replace").rstrip("\n"))
 
     def watchdog() -> None:
-        waited = 0.0
-        while process.poll() is None:
+        # Woken by ``finished`` rather than polling out its 50 ms: a sleeping watchdog used to hold every
+        # run (the probe, the render) up to 50 ms after ffmpeg was done.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not finished.wait(0.05) and process.poll() is None:
             if cancel is not None and cancel.is_set():
                 stopped["why"] = "已取消"
                 break
-            if timeout is not None and waited >= timeout:
+            if deadline is not None and time.monotonic() >= deadline:
                 stopped["why"] = f"超过 {timeout:g} 秒未完成"
                 break
-            threading.Event().wait(0.05)
-            waited += 0.05
         if stopped["why"]:
             _stop(process)
 
@@ -131,6 +133,7 @@ def run(args: Sequence[str], *, on_progress: OnProgress | None = None, timeout: 
                 block = []
         process.wait()
     finally:
+        finished.set()
         _stop(process)  # no-op when it finished; otherwise (exception, Ctrl-C) it is stopped here
         if process.stdout:
             process.stdout.close()

@@ -68,6 +68,7 @@ class RenderJob:
     logo: Logo | None = None
     logo_path: str | None = None
     container: str = "mp4"
+    skip_noops: bool = True  # leave out filters the probe shows would change nothing (False: the full chain)
 
     @property
     def duration(self) -> float:
@@ -96,29 +97,52 @@ def fits_frame(seg: Segment, job: RenderJob) -> bool:
             and (v.width, v.height) == (job.frame.width, job.frame.height))
 
 
+def keeps_rate(seg: Segment, job: RenderJob) -> bool:
+    """The segment is already at the output's constant frame rate, so ``fps`` would pass every frame through
+    unchanged. Variable-rate and other-rate clips (and any clip whose probe cannot say) keep ``fps``."""
+    v = seg.info.video
+    return job.skip_noops and v is not None and v.constant_at(job.fps)
+
+
+def plain_audio(seg: Segment, job: RenderJob) -> bool:
+    """The segment's sound is already 48 kHz stereo: resampling and re-mixing would be no-ops. The sample
+    format needs no filter either: ffmpeg converts to what the AAC encoder takes (fltp) at the graph's end."""
+    a = seg.info.audio
+    return job.skip_noops and a is not None and a.sample_rate == SAMPLE_RATE and a.layout == "stereo"
+
+
 def _video_chain(index: int, seg: Segment, job: RenderJob) -> str:
     w, h = job.frame.width, job.frame.height
-    fit = "" if fits_frame(seg, job) else (
-        f"scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2,"
-        f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color={job.pad_color},"
-    )
-    return (
-        f"[{index}:v:0]setpts=PTS-STARTPTS,fps={job.fps},{fit}setsar=1,format=yuv420p,"
-        f"trim=end_frame={frame_count(seg.duration, job.fps)},setpts=PTS-STARTPTS[v{index}]"
-    )
+    fitting = fits_frame(seg, job)
+    v = seg.info.video
+    plain = job.skip_noops and fitting
+    steps = ["setpts=PTS-STARTPTS"]
+    if not keeps_rate(seg, job):
+        steps.append(f"fps={job.fps}")
+    if not fitting:
+        steps += [f"scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2",
+                  f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color={job.pad_color}"]
+    if not plain:  # fits_frame already means square pixels
+        steps.append("setsar=1")
+    if not (plain and v is not None and v.pix_fmt == "yuv420p"):
+        steps.append("format=yuv420p")
+    # The cut to the frame stays a filter: ``-frames:v N`` on the output would also end the whole file
+    # there, cutting the last audio frame short (95,232 instead of 96,480 samples on a 2.01 s cut).
+    steps += [f"trim=end_frame={frame_count(seg.duration, job.fps)}", "setpts=PTS-STARTPTS"]
+    return f"[{index}:v:0]{','.join(steps)}[v{index}]"
 
 
-def _audio_chain(index: int, seg: Segment) -> str:
+def _audio_chain(index: int, seg: Segment, job: RenderJob) -> str:
     end = _fmt(seg.duration)
     if seg.info.audio is None:
         return f"anullsrc=r={SAMPLE_RATE}:cl=stereo,atrim=end={end}[a{index}]"
-    if seg.info.audio.channels == 1:
-        layout = "pan=stereo|c0=c0|c1=c0"
+    if plain_audio(seg, job):
+        convert = ""
     else:
-        layout = "aformat=channel_layouts=stereo"
+        layout = "pan=stereo|c0=c0|c1=c0" if seg.info.audio.channels == 1 else "aformat=channel_layouts=stereo"
+        convert = f"aresample={SAMPLE_RATE},{layout},aformat=sample_fmts=fltp:sample_rates={SAMPLE_RATE},"
     return (
-        f"[{index}:a:0]asetpts=PTS-STARTPTS,aresample={SAMPLE_RATE},{layout},"
-        f"aformat=sample_fmts=fltp:sample_rates={SAMPLE_RATE},apad,atrim=end={end},asetpts=PTS-STARTPTS[a{index}]"
+        f"[{index}:a:0]asetpts=PTS-STARTPTS,{convert}apad,atrim=end={end},asetpts=PTS-STARTPTS[a{index}]"
     )
 
 
@@ -133,13 +157,13 @@ def _inputs(job: RenderJob) -> list[str]:
     return args
 
 
-def _join(labels: list[tuple[str, str]], out_v: str, out_a: str, chains: list[str]) -> None:
+def _join(labels: list[tuple[str, str]], out_v: str, out_a: str, chains: list[str]) -> tuple[str, str]:
+    """Concatenate ``labels``; the labels of the result. One part is used as it is (no ``null`` copy)."""
     if len(labels) == 1:
-        chains.append(f"{labels[0][0]}null{out_v}")
-        chains.append(f"{labels[0][1]}anull{out_a}")
-        return
+        return labels[0]
     pads = "".join(v + a for v, a in labels)
     chains.append(f"{pads}concat=n={len(labels)}:v=1:a=1{out_v}{out_a}")
+    return out_v, out_a
 
 
 def _logo_xy(logo: Logo, frame: OutputFormat) -> tuple[str, str]:
@@ -178,7 +202,7 @@ def _loudnorm(job: RenderJob, *, measure: bool) -> str:
 
 def audio_graph(job: RenderJob) -> list[str]:
     """The audio half of the graph, ending in ``[aj]`` (joined, not yet normalised)."""
-    chains = [_audio_chain(i, seg) for i, seg in enumerate(job.segments)]
+    chains = [_audio_chain(i, seg, job) for i, seg in enumerate(job.segments)]
     body = [i for i, s in enumerate(job.segments) if s.role == "clip"]
     before = [i for i, s in enumerate(job.segments) if s.role in ("intro", "title_card")]
     after = [i for i, s in enumerate(job.segments) if s.role == "outro"]
@@ -196,12 +220,11 @@ def build_render(job: RenderJob) -> list[str]:
         raise ValueError("loudness target set but not measured: run build_loudness_pass first")
     n = len(job.segments)
     chains = [_video_chain(i, seg, job) for i, seg in enumerate(job.segments)]
-    chains += [_audio_chain(i, seg) for i, seg in enumerate(job.segments)]
+    chains += [_audio_chain(i, seg, job) for i, seg in enumerate(job.segments)]
     body = [i for i, s in enumerate(job.segments) if s.role == "clip"]
     before = [i for i, s in enumerate(job.segments) if s.role in ("intro", "title_card")]
     after = [i for i, s in enumerate(job.segments) if s.role == "outro"]
-    _join([(f"[v{i}]", f"[a{i}]") for i in body], "[bv0]", "[ba]", chains)
-    label = "[bv0]"
+    label, body_audio = _join([(f"[v{i}]", f"[a{i}]") for i in body], "[bv0]", "[ba]", chains)
     if job.subtitles_path:
         fonts = f":fontsdir={escape_option(job.fonts_dir)}" if job.fonts_dir else ""
         chains.append(f"{label}subtitles=filename={escape_option(job.subtitles_path)}{fonts}[bv1]")
@@ -212,16 +235,15 @@ def build_render(job: RenderJob) -> list[str]:
         chains.append(f"[{n}:v:0]scale={width}:-2,format=rgba[logo]")
         chains.append(f"{label}[logo]overlay=x={x}:y={y}:eof_action=repeat:format=auto,format=yuv420p[bv2]")
         label = "[bv2]"
-    parts = [(f"[v{i}]", f"[a{i}]") for i in before] + [(label, "[ba]")] + [(f"[v{i}]", f"[a{i}]") for i in after]
-    _join(parts, "[vout]", "[aj]", chains)
+    parts = [(f"[v{i}]", f"[a{i}]") for i in before] + [(label, body_audio)] + [(f"[v{i}]", f"[a{i}]") for i in after]
+    video_out, audio_out = _join(parts, "[vout]", "[aj]", chains)
     if job.loudness is not None:
-        chains.append(f"[aj]{_loudnorm(job, measure=False)}[aout]")
-    else:
-        chains.append("[aj]anull[aout]")
+        chains.append(f"{audio_out}{_loudnorm(job, measure=False)}[aout]")
+        audio_out = "[aout]"
     return [
         "-hide_banner", "-nostdin", "-y", *_inputs(job),
         "-filter_complex", ";".join(chains),
-        "-map", "[vout]", "-map", "[aout]",
+        "-map", video_out, "-map", audio_out,
         "-c:v", "libx264", "-preset", job.preset, "-crf", str(job.crf), "-pix_fmt", "yuv420p",
         "-r", str(job.fps), "-c:a", "aac", "-b:a", "160k", "-ar", str(SAMPLE_RATE), "-ac", "2",
         "-movflags", "+faststart", "-f", job.container, job.output,
@@ -230,7 +252,7 @@ def build_render(job: RenderJob) -> list[str]:
 
 def build_loudness_pass(job: RenderJob) -> list[str]:
     """First loudnorm pass: decodes only the audio of the same inputs and prints the measurement."""
-    segments_only = RenderJob(job.segments, job.frame, job.output, loudness=job.loudness)
+    segments_only = RenderJob(job.segments, job.frame, job.output, loudness=job.loudness, skip_noops=job.skip_noops)
     chains = audio_graph(segments_only)
     chains.append(f"[aj]{_loudnorm(job, measure=True)}[aout]")
     return ["-hide_banner", "-nostdin", "-y", *_inputs(segments_only), "-filter_complex", ";".join(chains),

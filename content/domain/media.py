@@ -10,7 +10,7 @@ stream-copy pass to the null muxer (no decoding) and are parsed by
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 _BITRATE = re.compile(r"bitrate:\s*(\d+)\s*kb/s")
@@ -20,6 +20,7 @@ _SIZE = re.compile(r"(?<![\w])(\d{2,5})x(\d{2,5})(?![\w])")
 _SAR = re.compile(r"SAR (\d+):(\d+)")
 _FPS = re.compile(r"([\d.]+)(k?) fps")
 _TBR = re.compile(r"([\d.]+)(k?) tbr")
+_TBN = re.compile(r"([\d.]+)(k?) tbn")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 _HZ = re.compile(r"(\d+) Hz")
 _FRAME = re.compile(r"frame=\s*(\d+)")
@@ -34,6 +35,16 @@ class VideoStream:
     sar: tuple[int, int]
     rotation: int  # degrees clockwise the player turns the picture (0, 90, 180, 270)
     pix_fmt: str
+    avg_fps: float = 0.0  # frames / duration as the container states it ("fps"); 0 when not stated
+    tbr: float = 0.0  # the rate ffmpeg guesses from the timestamps ("tbr")
+    tbn: float = 0.0  # ticks per second of the stream's time base ("tbn")
+
+    def constant_at(self, fps: int) -> bool:
+        """Stored at a constant ``fps``: the stated average and the timestamps' rate both equal it, and the
+        time base holds that frame grid exactly (1 ms Matroska ticks do not hold 30 fps). A variable-rate
+        phone clip shows an average below its ``tbr`` and fails this."""
+        return (self.avg_fps == fps and self.tbr == fps and self.tbn > 0
+                and self.tbn == int(self.tbn) and int(self.tbn) % fps == 0)
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -47,6 +58,8 @@ class AudioStream:
     codec: str
     sample_rate: int
     channels: int
+    layout: str = ""  # "mono", "stereo", "5.1", ... as ffmpeg names it; "" when it names none
+    sample_fmt: str = ""  # as decoded: fltp (AAC), s16 (PCM), ...
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,21 @@ def _channels(text: str) -> int:
             return count
     match = re.search(r"(\d+) channels", text)
     return int(match.group(1)) if match else 2
+
+
+_SAMPLE_FMTS = {"u8", "s16", "s32", "s64", "flt", "dbl", "u8p", "s16p", "s32p", "s64p", "fltp", "dblp"}
+
+
+def _layout(fields: list[str]) -> str:
+    """The channel layout field of an audio stream line: the one after "NNNNN Hz"."""
+    for i, value in enumerate(fields[:-1]):
+        if value.endswith(" Hz"):
+            return fields[i + 1].split("(")[0].strip()
+    return ""
+
+
+def _sample_fmt(fields: list[str]) -> str:
+    return next((f.split(" ")[0] for f in fields if f.split(" ")[0] in _SAMPLE_FMTS), "")
 
 
 def _rate(match: re.Match[str] | None) -> float:
@@ -123,26 +151,27 @@ def parse_probe(stderr: str) -> MediaInfo:
                 if not size:
                     continue
                 sar = _SAR.search(rest)
-                fps = _rate(_FPS.search(rest)) or _rate(_TBR.search(rest))
+                avg_fps, tbr = _rate(_FPS.search(rest)), _rate(_TBR.search(rest))
+                fps = avg_fps or tbr
                 pix = rest.split(",")[1].strip().split("(")[0].strip() if "," in rest else ""
                 video = VideoStream(
                     codec=rest.split()[0].strip(","), width=int(size.group(1)), height=int(size.group(2)), fps=fps,
                     sar=(int(sar.group(1)), int(sar.group(2))) if sar and sar.group(2) != "0" else (1, 1),
-                    rotation=0, pix_fmt=pix,
+                    rotation=0, pix_fmt=pix, avg_fps=avg_fps, tbr=tbr, tbn=_rate(_TBN.search(rest)),
                 )
                 current = "video"
             elif kind == "Audio" and audio is None:
                 hz = _HZ.search(rest)
+                fields = [f.strip() for f in rest.split(",")]
                 audio = AudioStream(codec=rest.split()[0].strip(","), sample_rate=int(hz.group(1)) if hz else 0,
-                                    channels=_channels(rest))
+                                    channels=_channels(rest), layout=_layout(fields), sample_fmt=_sample_fmt(fields))
             continue
         if current == "video" and video is not None:
             rot = _ROTATION.search(line)
             if rot:
                 # ffmpeg reports the display matrix counter-clockwise; players turn the other way.
                 degrees = round(-float(rot.group(1))) % 360
-                video = VideoStream(video.codec, video.width, video.height, video.fps, video.sar,
-                                    degrees, video.pix_fmt)
+                video = replace(video, rotation=degrees)
     if duration is None and video is None and audio is None:
         raise ProbeFailed("文件中没有音视频流")
     return MediaInfo(container, duration, bitrate, video, audio)

@@ -15,9 +15,11 @@ import pytest
 
 from clinical_core.domain.errors import InvalidInput
 from content.adapters import ffmpeg
+from content.domain.filtergraph import RenderJob, build_render
 from content.domain.recipe import RecipeError
 from content.services import video
 from tests.support.media import (
+    audio_samples,
     ffmpeg_children,
     frame_luma,
     frame_rgb,
@@ -149,6 +151,37 @@ output:
     frame = frame_rgb(result.path, 30, 320, 180)
     assert max(pixel(frame, 320, 5, 90)) < 20 and max(pixel(frame, 320, 314, 90)) < 20
     assert max(pixel(frame, 320, 160, 90)) > 40
+
+
+def test_a_plain_source_renders_what_the_full_chain_renders(studio: Path) -> None:
+    """The fast path (no fps, resampler, setsar, format: the source is already 30 fps CFR, 48 kHz stereo) against the full
+    chain on the same cut (ending between two frames): the same frames to the frame, duration, rate, sample rate and channels."""
+    recipe = """
+clips: [{source: raw/plain.mp4, start: 1.0, end: 3.01}]
+output: {path: out/fast.mp4, formats: [{name: horizontal, size: 320x180}], preset: ultrafast, loudness: null}
+"""
+    (job,) = video.plan(write(studio, recipe))
+    render = RenderJob(job.segments, job.fmt, "", preset="ultrafast", crf=20, loudness=None)
+    graph = " ".join(build_render(render))
+    assert "fps=" not in graph and "aresample" not in graph and "format=" not in graph  # the fast path
+    (fast,) = video.render_recipe(studio / "ep.yaml")
+    full = studio / "out" / "full.mp4"
+    ffmpeg.run(build_render(RenderJob(job.segments, job.fmt, str(full), preset="ultrafast", crf=20, loudness=None,
+                                      skip_noops=False)))
+
+    def facts(path: Path) -> tuple[object, ...]:
+        info = video.probe_file(path, count_frames=True)
+        assert info.video is not None and info.audio is not None
+        centre = [frame_luma(path, i, 320, 180)[90 * 320 + 160] for i in (0, 1, 30, 59)]
+        return (info.frames, round(info.duration or 0, 2), info.video.fps, (info.video.width, info.video.height),
+                info.video.pix_fmt, info.audio.sample_rate, info.audio.channels, audio_samples(path), centre)
+
+    got = facts(fast.path)
+    assert got == facts(full)
+    # 60.3 frames: 60; the sound lasts the cut's 2.01 s exactly (2.01 * 48000 samples)
+    assert got[:-1] == (60, 2.01, 30.0, (320, 180), "yuv420p", 48000, 2, 96_480)
+    # Source frames 30..89 (cut at 1.0 s and 3.0 s): frame N has luma 16 + 2N, neighbours differ by 2.
+    assert all(abs(c - (16 + 2 * n)) <= 1 for c, n in zip(got[-1], (30, 31, 60, 89), strict=True)), got[-1]
 
 
 def test_two_formats_from_one_recipe_and_a_pure_cut(studio: Path) -> None:

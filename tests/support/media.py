@@ -23,10 +23,11 @@ def ff(*args: str) -> str:
 
 
 def make_clips(folder: Path) -> dict[str, Path]:
-    """Phone-like inputs: landscape with a luma ramp, odd portrait, VFR, rotated, mono, silent, stereo."""
+    """Phone-like inputs: landscape with a luma ramp, odd portrait, VFR, rotated, mono, silent, stereo, and a
+    plain clip already in the 320x180 output's form."""
     folder.mkdir(parents=True, exist_ok=True)
     p = {name: folder / name for name in ("ramp.mp4", "odd.mkv", "vfr.mp4", "rotated.mp4", "noaudio.mp4",
-                                          "stereo.mp4", "logo.png", "corrupt.mp4")}
+                                          "stereo.mp4", "plain.mp4", "logo.png", "corrupt.mp4")}
     x264 = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "15"]
     # Luma of frame N is 16 + 2N (30 fps, 3 s): a frame can be identified by its grey level. Mono audio.
     ff("-f", "lavfi", "-i", "nullsrc=s=160x90:r=30:d=3,geq=lum='16+2*N':cb=128:cr=128",
@@ -45,6 +46,11 @@ def make_clips(folder: Path) -> dict[str, Path]:
     ff("-f", "lavfi", "-i", "color=green:s=160x90:r=30:d=2", *x264, str(p["noaudio.mp4"]))
     ff("-f", "lavfi", "-i", "testsrc2=s=320x180:r=30:d=4", "-f", "lavfi", "-i",
        "sine=f=440:d=4,volume=-12dB,aformat=channel_layouts=stereo", *x264, "-c:a", "aac", str(p["stereo.mp4"]))
+    # Already in the output's form (320x180, constant 30 fps, yuv420p, 48 kHz stereo): the builder's fast path.
+    # Luma of frame N is 16 + 2N, as in the ramp.
+    ff("-f", "lavfi", "-i", "nullsrc=s=320x180:r=30:d=4,geq=lum='16+2*N':cb=128:cr=128,format=yuv420p",
+       "-f", "lavfi", "-i", "sine=f=440:d=4:r=48000,aformat=channel_layouts=stereo", *x264, "-crf", "10",
+       "-c:a", "aac", str(p["plain.mp4"]))
     ff("-f", "lavfi", "-i", "color=red:s=40x20", "-frames:v", "1", str(p["logo.png"]))
     p["corrupt.mp4"].write_bytes(p["stereo.mp4"].read_bytes()[:3000])  # truncated: no index
     return p
@@ -78,6 +84,12 @@ def integrated_loudness(video: Path) -> float:
     stderr = ff("-i", str(video), "-vn", "-af", "ebur128=framelog=quiet", "-f", "null", "-")
     summary = stderr[stderr.rindex("Summary:"):]
     return float(re.search(r"I:\s*(-?[\d.]+) LUFS", summary).group(1))  # type: ignore[union-attr]
+
+
+def audio_samples(video: Path) -> int:
+    """How many audio samples (per channel) the file decodes to."""
+    stderr = ff("-i", str(video), "-map", "0:a:0", "-af", "astats=metadata=0:measure_perchannel=none", "-f", "null", "-")
+    return int(re.findall(r"Number of samples: (\d+)", stderr)[-1])
 
 
 def ffmpeg_children() -> list[psutil.Process]:

@@ -71,15 +71,18 @@ def test_subtitles_and_logo_go_over_the_body_only() -> None:
                             logo_path="/in/logo.png"))
     graph = graph_of(args)
     assert args[args.index("/in/logo.png") - 1] == "-i" and args.index("/in/logo.png") > args.index("/in/a.mp4")
-    assert "[bv0]subtitles=filename=/tmp/w/sub\\\\:1.ass:fontsdir=/usr/share/fonts/wqy[bv1]" in graph
+    assert "[v1]subtitles=filename=/tmp/w/sub\\\\:1.ass:fontsdir=/usr/share/fonts/wqy[bv1]" in graph  # one clip: no concat
     assert "[2:v:0]scale=172:-2,format=rgba[logo]" in graph
     assert any(c.startswith("[bv1][logo]overlay=x=W-w-32:y=32") for c in graph)
-    assert any(c.startswith("[v0][a0][bv2][ba]concat=n=2") for c in graph)
+    assert any(c.startswith("[v0][a0][bv2][a1]concat=n=2") for c in graph)
 
 
 def test_loudness_off_means_no_loudnorm_and_no_measurement_needed() -> None:
     args = build_render(job(Segment("/in/a.mp4", 0, 3, info()), loudness=None, measured=None))
     assert "loudnorm" not in " ".join(args)
+    # One clip, nothing to join or normalise: the chains' own outputs are mapped, no null/anull copies.
+    assert args[args.index("-map"):args.index("-map") + 4] == ["-map", "[v0]", "-map", "[a0]"]
+    assert "null" not in args[args.index("-filter_complex") + 1].replace("anullsrc", "")
 
 
 def test_loudness_target_requires_the_first_pass() -> None:
@@ -133,8 +136,60 @@ def test_a_source_already_in_the_output_frame_is_not_scaled_or_padded() -> None:
 
     fitting = chain(info(width=1080, height=1920))
     assert "scale=" not in fitting and "pad=" not in fitting
-    assert "fps=30" in fitting and "setsar=1,format=yuv420p" in fitting and "trim=end_frame=90" in fitting
+    assert "fps=30" in fitting  # 29.97 fps: still converted to the output rate
     for other in (info(), info(width=1080, height=1920, rotation=90), info(width=1078, height=1920)):
         assert "scale=1080:1920:force_original_aspect_ratio=decrease" in chain(other) and "pad=1080:1920" in chain(other)
     wide_pixels = MediaInfo("mov,mp4", 10.0, 1000, VideoStream("h264", 1080, 1920, 30.0, (4, 3), 0, "yuv420p"), None)
     assert "pad=1080:1920" in chain(wide_pixels)  # same stored size, but not square pixels: shown wider
+
+
+def plain(*, fps: float = 30.0, tbr: float = 30.0, tbn: float = 15360, pix_fmt: str = "yuv420p", size=(1080, 1920),
+          rate: int = 48000, layout: str = "stereo", channels: int = 2, audio: bool = True) -> MediaInfo:
+    """A clip already in the output's form (unless a keyword says otherwise), as the probe reports it."""
+    video = VideoStream("h264", *size, fps or tbr, (1, 1), 0, pix_fmt, avg_fps=fps, tbr=tbr, tbn=tbn)
+    sound = AudioStream("aac", rate, channels, layout, "fltp") if audio else None
+    return MediaInfo("mov,mp4", 10.0, 1000, video, sound)
+
+
+def single(video: MediaInfo, **kwargs: object) -> tuple[list[str], str, str]:
+    """Arguments, video chain and audio chain of a one-segment render of 3 s."""
+    args = build_render(job(Segment("/in/a.mp4", 1, 3, video), loudness=None, measured=None, **kwargs))
+    graph = graph_of(args)
+    return args, graph[0], graph[1]
+
+
+def test_a_plain_source_skips_every_filter_that_would_change_nothing() -> None:
+    args, v, a = single(plain())
+    assert v == "[0:v:0]setpts=PTS-STARTPTS,trim=end_frame=90,setpts=PTS-STARTPTS[v0]"  # no fps, setsar, format
+    assert a == "[0:a:0]asetpts=PTS-STARTPTS,apad,atrim=end=3,asetpts=PTS-STARTPTS[a0]"  # no resampler, exact length
+    assert "-frames:v" not in args  # it would end the audio with the video's last frame
+    # The output guarantees stay on the command line whatever the graph.
+    for flag in (["-r", "30"], ["-ar", "48000"], ["-ac", "2"], ["-pix_fmt", "yuv420p"], ["-b:a", "160k"]):
+        assert any(args[i:i + 2] == flag for i in range(len(args)))
+
+
+def test_the_full_chain_stays_where_the_source_needs_it() -> None:
+    full_video = "[0:v:0]setpts=PTS-STARTPTS,fps=30,trim=end_frame=90,setpts=PTS-STARTPTS[v0]"
+    for other in (plain(fps=17.07),  # variable frame rate: the average is below the timestamps' rate
+                  plain(fps=25, tbr=25, tbn=12800),  # constant, but not the output rate
+                  plain(fps=29.97, tbr=29.97, tbn=30000),
+                  plain(tbn=1000),  # Matroska's 1 ms ticks cannot hold a 30 fps grid
+                  plain(fps=0)):  # the container states no average: the probe cannot tell
+        assert single(other)[1] == full_video, other.video
+    assert single(plain(pix_fmt="yuvj420p"))[1].startswith("[0:v:0]setpts=PTS-STARTPTS,format=yuv420p,trim")  # full range
+    assert single(plain(size=(1920, 1080)))[1] == (
+        "[0:v:0]setpts=PTS-STARTPTS,scale=1080:1920:force_original_aspect_ratio=decrease:force_divisible_by=2,"
+        "pad=1080:1920:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuv420p,trim=end_frame=90,setpts=PTS-STARTPTS[v0]")
+    converted = "aresample=48000,aformat=channel_layouts=stereo,aformat=sample_fmts=fltp:sample_rates=48000"
+    assert converted in single(plain(rate=44100))[2]
+    assert converted in single(plain(layout="", channels=2))[2]  # "2 channels" without a layout
+    assert "aresample=48000,pan=stereo|c0=c0|c1=c0" in single(plain(layout="mono", channels=1))[2]
+    assert single(plain(audio=False))[2] == "anullsrc=r=48000:cl=stereo,atrim=end=3[a0]"
+
+
+def test_skip_noops_off_gives_the_full_chain() -> None:
+    _, v, a = single(plain(), skip_noops=False)
+    assert v == "[0:v:0]setpts=PTS-STARTPTS,fps=30,setsar=1,format=yuv420p,trim=end_frame=90,setpts=PTS-STARTPTS[v0]"
+    assert a.startswith("[0:a:0]asetpts=PTS-STARTPTS,aresample=48000,aformat=channel_layouts=stereo,")
+    first = build_loudness_pass(job(Segment("/in/a.mp4", 0, 3, plain()), skip_noops=False))
+    assert "aresample=48000" in graph_of(first)[0]

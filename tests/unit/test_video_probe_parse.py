@@ -55,3 +55,30 @@ def test_frame_count_and_progress() -> None:
     report = parse_progress_block(block)
     assert report.out_time == pytest.approx(1.333333) and report.speed == 2.5 and not report.done
     assert parse_progress_block(["out_time_us=N/A", "speed=N/A", "progress=end"]).done
+
+
+def test_rate_facts_tell_a_constant_rate_from_a_variable_one() -> None:
+    phone = parse_probe(PHONE)
+    assert phone.video is not None and phone.audio is not None
+    assert (phone.video.avg_fps, phone.video.tbr, phone.video.tbn) == (29.97, 29.97, 600)
+    assert (phone.audio.layout, phone.audio.sample_fmt) == ("mono", "fltp")
+    assert phone.video.constant_at(30) is False  # 29.97, not 30
+
+    def video(rates: str) -> str:
+        return ("Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'a.mp4':\n  Duration: 00:00:04.00, start: 0.0, bitrate: 1 kb/s\n"
+                f"  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(progressive), 320x180 "
+                f"[SAR 1:1 DAR 16:9], 800 kb/s, {rates} (default)\n"
+                "  Stream #0:1[0x2](und): Audio: aac (LC) (mp4a / 0x6134706D), 48000 Hz, stereo, fltp, 128 kb/s\n")
+
+    plain = parse_probe(video("30 fps, 30 tbr, 15360 tbn"))
+    assert plain.video is not None and plain.video.constant_at(30) and not plain.video.constant_at(25)
+    assert plain.audio is not None and (plain.audio.sample_rate, plain.audio.layout) == (48000, "stereo")
+    assert parse_probe(video("30 fps, 30 tbr, 90k tbn")).video.tbn == 90000  # type: ignore[union-attr]
+    for other in ("17.07 fps, 30 tbr, 15360 tbn",  # variable: the average is below the timestamps' rate
+                  "30 tbr, 15360 tbn",  # no stated average
+                  "30 fps, 30 tbr, 1k tbn"):  # 1 ms ticks: 33.3 ms frames cannot sit on the grid
+        assert not parse_probe(video(other)).video.constant_at(30), other  # type: ignore[union-attr]
+    assert parse_probe(video("30 tbr, 15360 tbn")).video.fps == 30  # type: ignore[union-attr]
+    pcm = parse_probe("Input #0, matroska,webm, from 'b.mkv':\n  Duration: 00:00:02.00, start: 0.0, bitrate: 1 kb/s\n"
+                      "  Stream #0:0: Audio: pcm_s16le, 48000 Hz, 2 channels, s16, 1536 kb/s\n")
+    assert pcm.audio is not None and (pcm.audio.channels, pcm.audio.layout, pcm.audio.sample_fmt) == (2, "2 channels", "s16")
