@@ -3,7 +3,7 @@
 
     python benchmarks/api_throughput.py [--clients 200] [--seconds 10] [--repeats 3]
                                         [--database sqlite|postgres] [--postgres-url URL]
-                                        [--think 1.0] [--workers 1] [--generators 1]
+                                        [--think 1.0] [--workers 1] [--generators 1] [--paced-only]
 
 Three servers run as separate processes for the whole run:
 
