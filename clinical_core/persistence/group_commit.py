@@ -119,7 +119,13 @@ class GroupCommitter:
                     stop = True
                     break
                 batch.append(more)
-            self._run_batch([j for j in batch if j.future.set_running_or_notify_cancel()])
+            running = [j for j in batch if j.future.set_running_or_notify_cancel()]
+            try:
+                self._run_batch(running)
+            except BaseException as error:  # noqa: BLE001 - the thread must go on; no request may wait forever
+                for j in running:
+                    if not j.future.done():
+                        j.future.set_exception(error)
             if stop:
                 return
 
@@ -127,10 +133,10 @@ class GroupCommitter:
         if not jobs:
             return
         self.batches += 1
-        base = self._uow_factory()
         done: list[_Job[Any]] = []
         rest: list[_Job[Any]] = []
         try:
+            base = self._uow_factory()
             with base.engine.connect() as connection:
                 if base.engine.dialect.name == "sqlite":
                     connection.execution_options(sqlite_begin="IMMEDIATE")  # the write lock, as a unit of work

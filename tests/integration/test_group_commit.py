@@ -313,3 +313,23 @@ def test_orm_work_in_a_batch_is_kept_or_undone_with_its_request(sqlite_container
 def _actions(uow: UnitOfWork) -> list[str]:
     with uow.core_first():
         return sorted(uow.connection.scalars(select(AuditRow.action).where(AuditRow.actor == "test")))
+
+
+def test_a_batch_that_cannot_start_fails_its_requests_and_the_thread_goes_on(sqlite_container: Container) -> None:
+    """No request waits forever: the unit of work's factory failing (say, the schema check) fails the
+    batch's requests, and the next batch runs."""
+    calls = {"n": 0}
+
+    def factory() -> UnitOfWork:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("数据库结构与程序版本不一致")
+        return sqlite_container.uow()
+    group = GroupCommitter(factory)
+    try:
+        with pytest.raises(RuntimeError, match="数据库结构"):
+            group.submit(_write("first")).result(10)
+        assert group.submit(_write("second")).result(10) == "second"
+    finally:
+        group.close()
+    assert _stored(sqlite_container) == ["second"]
