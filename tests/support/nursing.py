@@ -5,12 +5,13 @@ polygon around 福田 CBD, and helpers to book, pay and approve an order."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from clinical_core.adapters.geocoder_sandbox import SandboxGeocoder
 from clinical_core.adapters.payment_sandbox import SandboxPaymentGateway
 from clinical_core.domain.access import Principal
 from clinical_core.domain.staff import Role
+from clinical_core.domain.time import SHANGHAI
 from clinical_core.services import accounts, nursing_catalogue, nursing_orders
 from clinical_core.services.nursing_catalogue import ItemSettings
 from opsctl.wiring import Container
@@ -67,9 +68,12 @@ def build_nursing(c: Container, clock_now: datetime) -> NursingWorld:
                         SandboxGeocoder())
 
 
-def window(now: datetime, days: int = 1, hour_utc: int = 1, hours: int = 3) -> tuple[datetime, datetime]:
-    """A window starting ``days`` ahead at ``hour_utc`` (01:00 UTC = 09:00 in Shenzhen)."""
-    start = (now + timedelta(days=days)).replace(hour=hour_utc, minute=0, second=0, microsecond=0)
+def window(now: datetime, days: int = 1, hour: int = 9, hours: int = 3) -> tuple[datetime, datetime]:
+    """A window starting at ``hour`` o'clock in Shenzhen, ``days`` Shenzhen calendar days after ``now``'s
+    (so always more than the 2 hours' lead ahead, whatever the time of day: at 23:14 UTC, 07:14 in
+    Shenzhen, "tomorrow at 01:00 UTC" would have been 1 h 46 min away)."""
+    local_day = now.astimezone(SHANGHAI).date() + timedelta(days=days)
+    start = datetime.combine(local_day, time(hour), tzinfo=SHANGHAI).astimezone(UTC)
     return start, start + timedelta(hours=hours)
 
 
