@@ -38,7 +38,6 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
@@ -150,7 +149,7 @@ class GroupCommitter:
                         job.error = error
                     job.callbacks = member.committed_callbacks
                     done.append(job)
-                    if not _in_transaction(driver):
+                    if not driver.in_transaction:
                         # SQLite ended the transaction itself (a full disk, an I/O error): the work of
                         # the requests so far is lost; the ones not yet run get a batch of their own.
                         rest = jobs[index + 1:]
@@ -183,10 +182,6 @@ class _TransactionLost(Exception):
         self.error = error
 
 
-def _in_transaction(driver: Any) -> bool:
-    return bool(getattr(driver, "in_transaction", True))
-
-
 class _Member(UnitOfWork):
     """A unit of work inside a batch: its transaction is a savepoint of the batch's transaction."""
 
@@ -196,29 +191,18 @@ class _Member(UnitOfWork):
         self._driver = connection.connection.driver_connection
         self.committed_callbacks: list[Callable[[], None]] = []
 
-    def __enter__(self) -> UnitOfWork:
-        self._depth += 1
-        if self._depth > 1:
-            return self
-        self._after_commit = []
-        self._session = None
+    def _begin(self) -> None:
         self._bare = self._connection = self._batch_connection
         self._driver.execute(f"SAVEPOINT {_SAVEPOINT}")
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._depth -= 1
-        if self._depth:
-            return
+    def _end(self) -> None:
         try:
             if self._session is not None:
                 self._session.close()  # a session joined to the batch's connection: leaves its transaction alone
         finally:
             self._read_only = self._core_first = False
             self._connection = self._bare = None
-            if _in_transaction(self._driver):
+            if self._driver.in_transaction:
                 # Undo what was not committed (nothing, after a commit as the last step), end the savepoint.
                 self._driver.execute(f"ROLLBACK TO {_SAVEPOINT}")
                 self._driver.execute(f"RELEASE {_SAVEPOINT}")

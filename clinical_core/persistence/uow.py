@@ -105,8 +105,21 @@ class UnitOfWork:
             return self  # joins the outer block's transaction
         self._after_commit = []
         self._session = self._connection = self._bare = None
+        self._begin()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._depth -= 1
+        if self._depth:
+            return  # the outer block ends the transaction
+        self._end()
+
+    def _begin(self) -> None:
+        """Begin the outermost block's transaction (on failure: depth back to 0, nothing held)."""
         if self._read_only:
-            return self  # session or connection on first use
+            return  # session or connection on first use
         if self._core_first:
             connection = self.engine.connect()
             try:
@@ -118,7 +131,7 @@ class UnitOfWork:
                 connection.close()
                 raise
             self._bare = self._connection = connection
-            return self
+            return
         self._session = self._factory()
         if self.engine.dialect.name == "sqlite":
             # SQLite: take the write lock when the use case starts (BEGIN IMMEDIATE), waiting on the
@@ -132,14 +145,9 @@ class UnitOfWork:
                 self._depth = 0
                 self.session.close()
                 raise
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._depth -= 1
-        if self._depth:
-            return  # the outer block ends the transaction
+    def _end(self) -> None:
+        """End the outermost block: roll back what was not committed, give the connection back."""
         try:
             if self._session is not None and self._bare is None:
                 self._session.rollback()  # (a joined session's work is rolled back with its connection)

@@ -15,11 +15,11 @@ from campaigns.api import followup as followup_api
 from campaigns.api import push_links, wechat_callback
 from clinical_core.api import consultations, nursing, patients, prescriptions, problems, video
 from clinical_core.api.fast_path import HotRoutes
+from clinical_core.domain.errors import ConfigurationError
 from content.api import calendar as calendar_api
 from content.api import lectures as lectures_api
 from content.scripts import api as scripts_api
 from knowledge_base.api import search as kb_api
-from clinical_core.domain.errors import ConfigurationError
 from opsctl import __version__
 from opsctl.config import Settings
 from opsctl.wiring import Container
